@@ -1,0 +1,1 @@
+"""offline: training and evaluation pipeline for rtag models."""
