@@ -9,5 +9,16 @@ __version__ = "0.1.0"
 
 from rtag.bundle import BundleError  # noqa: E402
 from rtag.model import TaggerModel, load_model  # noqa: E402
+from rtag.sources import ArraySource, FileSource, MicSource  # noqa: E402
+from rtag.stream import StreamTagger  # noqa: E402
 
-__all__ = ["BundleError", "TaggerModel", "__version__", "load_model"]
+__all__ = [
+    "ArraySource",
+    "BundleError",
+    "FileSource",
+    "MicSource",
+    "StreamTagger",
+    "TaggerModel",
+    "__version__",
+    "load_model",
+]
