@@ -238,6 +238,7 @@ class MicSource:
         self.error: BaseException | None = None
         self._ring: RingBuffer | None = None
         self._stream: Any = None
+        self._ended = threading.Event()
 
     def start(self, ring: RingBuffer) -> None:
         """Open the device stream and begin copying its blocks into ``ring``.
@@ -255,6 +256,7 @@ class MicSource:
                 blocksize=self.block_samples,
                 dtype="float32",
                 callback=self._callback,
+                finished_callback=self._ended.set,
             )
             self._stream.start()
         except sd.PortAudioError as exc:
@@ -275,14 +277,15 @@ class MicSource:
 
     @property
     def finished(self) -> bool:
-        """True if the device stream stopped by itself (device lost)."""
-        return self._stream is not None and not self._stream.active and not self._stream.closed
+        """True once the device stream has ended (stopped, or lost by the device)."""
+        return self._ended.is_set()
 
     def stop(self) -> None:
         """Stop and close the device stream."""
         if self._stream is not None:
-            self._stream.stop()
             self._stream.close()
+            self._stream = None
+        self._ended.set()
 
 
 class _ReplaySource:
