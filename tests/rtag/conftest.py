@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from rtag.bundle import save_bundle
 from rtag.config import ModelConfig, load_yaml
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel
@@ -29,6 +30,13 @@ def tiny_model() -> TaggerModel:
     return TaggerModel.from_network(
         build_network(config), config, FSDKAGGLE2018_LABELS, hop_samples=TINY_HOP_SAMPLES, device="cpu"
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model: TaggerModel) -> Path:
+    """``tiny_model`` saved as a model bundle file."""
+    path = tmp_path_factory.mktemp("bundle") / "tiny.rtag"
+    return save_bundle(path, tiny_model.network, tiny_model.config, tiny_model.labels, hop_samples=tiny_model.hop_samples)
 
 
 @pytest.fixture(scope="session")

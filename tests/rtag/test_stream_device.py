@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rtag.bundle import save_bundle
 from rtag.model import TaggerModel
 from rtag.runtime_config import RuntimeConfig
 from rtag.scheduler import Window
@@ -19,28 +16,13 @@ from rtag.smoother import TagEvent
 from rtag.sources import DeviceError, MicSource, list_input_devices
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
-from tests.conftest import REPO_ROOT
 from tests.fixtures.virtual_mic import VirtualMic
+from tests.fixtures.cli_runner import run_cli
+from tests.fixtures.engines import SlowEngine
 
 pytestmark = pytest.mark.device
 
 ONSET_THRESHOLD = 0.1
-
-
-class SlowEngine:
-    """The tiny model behind an engine that takes ``delay_s`` per batch (slower than real time)."""
-
-    def __init__(self, model: TaggerModel, delay_s: float) -> None:
-        self.model = model
-        self.delay_s = delay_s
-        self.labels = model.labels
-        self.sample_rate_hz = model.sample_rate_hz
-        self.window_samples = model.window_samples
-        self.hop_samples = model.hop_samples
-
-    def predict(self, audio: np.ndarray) -> np.ndarray:
-        time.sleep(self.delay_s)
-        return self.model.predict(audio)
 
 
 def assemble_stream(windows: list[Window]) -> np.ndarray:
@@ -145,25 +127,6 @@ def test_unknown_device_error_lists_the_input_devices(virtual_mic: VirtualMic) -
     assert "'no-such-microphone'" in message
     for name in names:
         assert name in message
-
-
-@pytest.fixture(scope="module")
-def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model: TaggerModel) -> Path:
-    path = tmp_path_factory.mktemp("bundle") / "tiny.rtag"
-    return save_bundle(path, tiny_model.network, tiny_model.config, tiny_model.labels, hop_samples=tiny_model.hop_samples)
-
-
-def run_cli(args: list[str], env: dict[str, str], timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rtag.cli", *args],
-        cwd=REPO_ROOT,
-        env={**env, "PYTHONPATH": str(REPO_ROOT)},
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
 
 
 def test_devices_command_lists_the_virtual_microphone(virtual_mic: VirtualMic) -> None:
