@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rtag.audio_io import AudioFileError, load_audio
 
@@ -88,3 +90,36 @@ def test_non_finite_samples(tmp_path: Path) -> None:
     sf.write(path, audio, 44100, subtype="FLOAT")
     with pytest.raises(AudioFileError, match="3 NaN or infinite samples"):
         load_audio(path)
+
+
+def _valid_wav_bytes(tmp_path: Path) -> bytes:
+    path = tmp_path / "valid.wav"
+    sf.write(path, tone(22050, seconds=0.05), 22050, subtype="PCM_16")
+    return path.read_bytes()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_byte_level_mutations_never_escape_as_anything_but_a_named_error(tmp_path: Path, data: st.DataObject) -> None:
+    original = bytearray(_valid_wav_bytes(tmp_path))
+    mutated = bytearray(original)
+    for _ in range(data.draw(st.integers(1, 8), label="mutations")):
+        kind = data.draw(st.sampled_from(["flip", "truncate", "insert", "delete"]), label="kind")
+        at = data.draw(st.integers(0, max(0, len(mutated) - 1)), label="at")
+        if kind == "flip" and mutated:
+            mutated[at] = data.draw(st.integers(0, 255), label="byte")
+        elif kind == "truncate":
+            del mutated[at:]
+        elif kind == "insert":
+            mutated[at:at] = data.draw(st.binary(min_size=1, max_size=16), label="inserted")
+        elif kind == "delete":
+            del mutated[at : at + data.draw(st.integers(1, 16), label="span")]
+    path = tmp_path / "mutated.wav"
+    path.write_bytes(bytes(mutated))
+    try:
+        audio = load_audio(path)
+    except AudioFileError as exc:
+        assert "mutated.wav" in str(exc)
+    else:
+        assert audio.dtype == np.float32 and audio.ndim == 1 and len(audio) > 0
+        assert np.all(np.isfinite(audio))
