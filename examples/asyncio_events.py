@@ -41,7 +41,8 @@ async def main() -> None:
     consumer = asyncio.create_task(consume(queue))
     with stream:
         await asyncio.to_thread(stream.run_for, args.duration_s)
-    queue.put_nowait(None)  # stop() has delivered every event by now
+    # stop() has handed every event to the loop; the sentinel is queued behind them.
+    loop.call_soon(queue.put_nowait, None)
     print(f"{await consumer} events")
 
 
