@@ -132,7 +132,7 @@ def test_unknown_device_error_lists_the_input_devices(virtual_mic: VirtualMic) -
 def test_devices_command_lists_the_virtual_microphone(virtual_mic: VirtualMic) -> None:
     result = run_cli(["devices"], virtual_mic.env())
     assert result.returncode == 0, result.stderr
-    assert any(line.split()[-5:] and virtual_mic.capture_device in line for line in result.stdout.splitlines())
+    assert any(f" {virtual_mic.capture_device}  (ALSA" in line for line in result.stdout.splitlines()), result.stdout
 
 
 def test_listen_command_on_the_device_writes_windows_and_a_summary(
