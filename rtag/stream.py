@@ -263,10 +263,14 @@ class StreamTagger:
 
     def _schedule(self, chunk: Chunk, last: bool) -> None:
         if chunk.lost_samples:
+            # Flush what the resampler still holds from before the gap, then start afresh after it.
+            self._push(self._converter.convert(np.zeros(0, np.float32), last=True), chunk)
             self._converter.restart()
             gap_end = self._converter.to_model_samples(chunk.start_sample)
             self.scheduler.skip(gap_end - self.scheduler.position_samples)
-        audio = self._converter.convert(chunk.audio, last=last)
+        self._push(self._converter.convert(chunk.audio, last=last), chunk)
+
+    def _push(self, audio: np.ndarray, chunk: Chunk) -> None:
         end = self.scheduler.position_samples + audio.shape[0]
         end_time_s = chunk.capture_time_s(self._converter.to_source_samples(end), self.source.sample_rate_hz)
         for window in self.scheduler.push(audio, end_time_s):

@@ -14,6 +14,7 @@ import soundfile as sf
 import soxr
 
 import rtag
+import rtag.ring_buffer
 from rtag.audio_io import AudioFileError
 from rtag.model import TaggerModel
 from rtag.monitor import ConsoleMonitor
@@ -183,3 +184,69 @@ def test_unreadable_file_source_names_the_file(tmp_path: Path) -> None:
     bad.write_bytes(b"RIFF\x00\x00not audio")
     with pytest.raises(AudioFileError, match="broken.wav"):
         FileSource(bad)
+
+
+class BurstSource:
+    """A device that delivers ``blocks`` in single writes, each once the consumer has caught up.
+
+    A block longer than the ring buffer overflows it by a known amount.
+    """
+
+    realtime = True
+
+    def __init__(self, blocks: list[np.ndarray], sample_rate_hz: int) -> None:
+        self.blocks = blocks
+        self.name = "burst"
+        self.sample_rate_hz = sample_rate_hz
+        self.input_overflows = 0
+        self.max_write_ms = 0.0
+        self.error: BaseException | None = None
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, ring: rtag.ring_buffer.RingBuffer) -> None:
+        def run() -> None:
+            for block in self.blocks:
+                while ring.free_samples < ring.capacity_samples:
+                    time.sleep(0.001)
+                ring.write(block)
+            self._done.set()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    @property
+    def finished(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+
+@pytest.mark.parametrize("rate_hz", [44100, 48000])
+def test_ring_overflow_is_counted_exactly_and_skips_the_windows_it_touches(
+    tiny_model: TaggerModel, rate_hz: int
+) -> None:
+    ramp = np.arange(4 * rate_hz, dtype=np.float32) / (4 * rate_hz)
+    quarter = rate_hz // 4
+    blocks = [ramp[i * quarter : (i + 1) * quarter] for i in range(4)]  # the first second
+    blocks.append(ramp[rate_hz : 3 * rate_hz])  # a 2 s burst: overflows the 0.5 s ring by 1.5 s
+    blocks += [ramp[3 * rate_hz + i * quarter : 3 * rate_hz + (i + 1) * quarter] for i in range(4)]
+    results: list[WindowResult] = []
+    config = RuntimeConfig(ring_buffer_s=0.5)
+    with StreamTagger(tiny_model, BurstSource(blocks, rate_hz), on_window=results.append, config=config) as s:
+        stats = s.run_for()
+    lost = 2 * rate_hz - rate_hz // 2
+    assert stats.lost_samples == lost
+    hop, window = tiny_model.hop_samples, tiny_model.window_samples
+    gap_start, gap_end = 44100, round((rate_hz + lost) * 44100 / rate_hz)  # in model samples
+    starts = [r.start_sample for r in results]
+    touching = [s for s in range(0, 4 * 44100, hop) if s < gap_end and s + window > gap_start]
+    assert not set(starts) & set(touching)
+    assert stats.windows_skipped == len(touching)
+    assert all(start % hop == 0 for start in starts) and starts == sorted(starts)
+    assert starts[0] == 0 and starts[-1] == (4 * 44100 - window) // hop * hop
+    if rate_hz == 44100:  # no resampling: every window holds exactly the samples of its position
+        for r in results:
+            np.testing.assert_array_equal(r.window.audio, ramp[r.start_sample : r.start_sample + window])
