@@ -144,7 +144,9 @@ class JsonLinesWriter:
     """Write every window result and event as one JSON object per line.
 
     Lines look like ``{"type": "window", "index": 3, "start_sample": 153600, "start_s": 3.483,
-    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "top": [["Bark", 0.61], ...]}`` and
+    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "top": [["Bark", 0.61], ...],
+    "top_smoothed": [["Bark", 0.55], ...]}`` (``top``: the window's own probabilities;
+    ``top_smoothed``: after the K-window geometric mean) and
     ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
     "probability": 0.61, "window_index": 3}``. The file is flushed when the stream stops.
 

@@ -95,6 +95,7 @@ class StreamTagger:
     Raises:
         DeviceError, NoInputDeviceError: for an unknown device or a system without input.
         ConfigError: for an invalid runtime config (names the file and key).
+        ValueError: if both ``source`` and ``device`` are given.
     """
 
     def __init__(
@@ -114,6 +115,8 @@ class StreamTagger:
         self.window_samples = self.config.window_samples or int(self.engine.window_samples)
         self.hop_samples = self.config.hop_samples or int(self.engine.hop_samples)
         block_samples = self.config.capture_block_samples
+        if source is not None and device is not None:
+            raise ValueError("give a source or a device, not both")
         if source is None:
             source = MicSource(device, block_samples=block_samples)
         elif isinstance(source, np.ndarray):

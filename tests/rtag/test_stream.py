@@ -250,3 +250,8 @@ def test_ring_overflow_is_counted_exactly_and_skips_the_windows_it_touches(
     if rate_hz == 44100:  # no resampling: every window holds exactly the samples of its position
         for r in results:
             np.testing.assert_array_equal(r.window.audio, ramp[r.start_sample : r.start_sample + window])
+
+
+def test_a_source_and_a_device_together_are_refused(tiny_model: TaggerModel) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        StreamTagger(tiny_model, noise(1.0), device="pulse")
