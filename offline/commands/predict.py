@@ -1,0 +1,42 @@
+"""``python -m offline predict CONFIG``: test-set predictions of each stage's fold ensemble."""
+
+from __future__ import annotations
+
+import argparse
+
+from offline.commands.arguments import add_experiment_arguments, experiment_from_args
+from offline.config import STAGES
+from offline.prediction import predict_stage
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` parser."""
+    parser = subparsers.add_parser("predict", help="predict the test clips (crops every 5120 samples, geometric mean)")
+    add_experiment_arguments(parser)
+    parser.add_argument("--stage", choices=STAGES, action="append", help="stage(s) to predict (default: train.stages)")
+    parser.add_argument(
+        "--zero-branch", choices=("audio", "spec"), help="cnn-comb with this input set to zero (Figure 2 ablation)"
+    )
+    parser.add_argument("--folds", type=int, nargs="+", help="fold models to combine (default: all trained)")
+    parser.add_argument("--step-samples", type=int, help="TTA step (default predict.step_samples; 51200 = efficient)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write ``predictions/<name>.{csv,npy}`` for each requested stage."""
+    cfg = experiment_from_args(args)
+    for stage in args.stage or (["comb"] if args.zero_branch else list(cfg.train.stages)):
+        path = predict_stage(
+            cfg,
+            stage,
+            zero_branch=args.zero_branch,
+            folds=args.folds,
+            step_samples=args.step_samples,
+            device=args.device,
+            progress=cfg.train.progress,
+        )
+        print(f"wrote {path}")
+    return 0
