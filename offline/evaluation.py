@@ -143,6 +143,8 @@ def evaluate_run(cfg: ExperimentConfig, plots: bool = True) -> dict[str, Any]:
     paths = sorted(layout.predictions_dir.glob("*.csv"))
     if not paths:
         raise FileNotFoundError(f"{layout.predictions_dir}: no predictions; run `python -m offline predict` first")
+    order = [name for name, _ in ABLATION_ORDER]
+    paths.sort(key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
     sets = {p.stem: read_prediction_set(p) for p in paths}
     primary = "comb" if "comb" in sets else next((s for s in reversed(STAGES) if s in sets), paths[-1].stem)
     table3 = {name: split_scores(s) for name, s in sets.items() if any(a is not None for a in s.labels)}

@@ -386,7 +386,8 @@ def train_stage(
                 {"model": network.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                  "rng": capture_rng_state(), "epoch": epoch, "history": history, "best_val_loss": best_val_loss,
                  "best_epoch": best_epoch, "best_val_map3": best_map3, "epochs_since_best": since_best,
-                 "stopped_early": stopped, "config": resolved, "labels": list(labels)},
+                 "stopped_early": stopped, "config": resolved, "labels": list(labels),
+                 "world_size": ctx.world_size},
             )
             tqdm.write(
                 f"{stage} fold {fold} epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, "

@@ -7,6 +7,7 @@ For several GPUs or nodes run it under torchrun, e.g.
 from __future__ import annotations
 
 import argparse
+import os
 
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.training import train_experiment
@@ -22,8 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train; prints one line per stage and fold."""
-    for r in train_experiment(experiment_from_args(args)):
+    """Train; prints one line per stage and fold (from the first process only under torchrun)."""
+    results = train_experiment(experiment_from_args(args))
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    for r in results:
         print(
             f"{r.stage} fold {r.fold}: {r.epochs} epochs, best epoch {r.best_epoch}, "
             f"val loss {r.best_val_loss:.4f}, val mAP@3 {r.best_val_map3:.4f}"
