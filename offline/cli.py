@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "offline.commands.predict",
     "offline.commands.evaluate",
     "offline.commands.export",
+    "offline.commands.bench",
 )
 
 

@@ -79,6 +79,7 @@ def predict_stage(
     step_samples: int | None = None,
     device: str = "auto",
     progress: bool = True,
+    name: str | None = None,
 ) -> Path:
     """Predict every test clip with the fold models of ``stage`` and write the prediction set.
 
@@ -92,6 +93,8 @@ def predict_stage(
             efficient mode).
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (default ``"auto"``).
         progress: show a tqdm progress bar (default true).
+        name: file stem of the prediction set (default :func:`prediction_name`), e.g.
+            ``comb_efficient`` for a second set with other folds or step.
 
     Returns:
         The path of the written ``<name>.csv``.
@@ -121,7 +124,7 @@ def predict_stage(
         for index, clip in enumerate(tqdm(clips, desc=desc, unit="clip", disable=not progress)):
             per_fold[row, index] = model.tag_clip(clip.load(), step_samples=step, batch_size=cfg.predict.batch_size)
     probs = geometric_mean(per_fold, axis=0)
-    return write_predictions(layout, prediction_name(stage, zero_branch), clips, labels, probs)
+    return write_predictions(layout, name or prediction_name(stage, zero_branch), clips, labels, probs)
 
 
 def write_predictions(layout: RunLayout, name: str, clips: Sequence[CachedClip], labels: Sequence[str], probs: np.ndarray) -> Path:

@@ -55,6 +55,7 @@ from rtag.networks import CnnAudio, CnnComb, CnnSpec, TaggerNetwork, build_netwo
 
 __all__ = [
     "FoldResult",
+    "autocast_for",
     "TrainingSet",
     "ValidationSet",
     "class_weights",
@@ -163,7 +164,8 @@ def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: tor
     return -per_class.sum(dim=-1).mean()
 
 
-def _autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of ``precision``: none (fp32), bf16 on any device, fp16 on CUDA only."""
     if precision == "fp32":
         return contextlib.nullcontext()
     if precision == "bf16":
@@ -247,7 +249,7 @@ def _validate(
     loss_sum, ap_sum, count = 0.0, 0.0, 0.0
     for audio, target in loader:
         audio, target = audio.to(ctx.device), target.to(ctx.device)
-        with _autocast(ctx.device, precision):
+        with autocast_for(ctx.device, precision):
             logits = network(audio)
         loss_sum += float(soft_cross_entropy(logits, target, weights)) * audio.shape[0]
         predicted = top_k(logits.float().cpu().numpy(), labels, 3)
@@ -345,7 +347,7 @@ def train_stage(
         for audio, target in _batches(train_loader, cfg.train.progress and ctx.is_main, desc):
             audio, target = audio.to(ctx.device, non_blocking=True), target.to(ctx.device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            with _autocast(ctx.device, cfg.train.precision):
+            with autocast_for(ctx.device, cfg.train.precision):
                 logits = model(audio)
             loss = soft_cross_entropy(logits, target, weights)
             scaler.scale(loss).backward()

@@ -21,6 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--folds", type=int, nargs="+", help="fold models to combine (default: all trained)")
     parser.add_argument("--step-samples", type=int, help="TTA step (default predict.step_samples; 51200 = efficient)")
+    parser.add_argument("--name", help="name of the prediction set (default: the stage, e.g. comb or comb_zero-audio)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.set_defaults(func=run)
 
@@ -28,7 +29,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Write ``predictions/<name>.{csv,npy}`` for each requested stage."""
     cfg = experiment_from_args(args)
-    for stage in args.stage or (["comb"] if args.zero_branch else list(cfg.train.stages)):
+    stages = args.stage or (["comb"] if args.zero_branch else list(cfg.train.stages))
+    if args.name and len(stages) > 1:
+        raise ValueError("--name needs exactly one --stage")
+    for stage in stages:
         path = predict_stage(
             cfg,
             stage,
@@ -37,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
             step_samples=args.step_samples,
             device=args.device,
             progress=cfg.train.progress,
+            name=args.name,
         )
         print(f"wrote {path}")
     return 0

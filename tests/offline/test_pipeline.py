@@ -51,6 +51,7 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     assert _cli("predict", overrides) == 0
     for branch in ("audio", "spec"):
         assert _cli("predict", overrides, "--zero-branch", branch) == 0
+    assert _cli("predict", overrides, "--stage", "comb", "--folds", "0", "--step-samples", "22050", "--name", "comb_efficient") == 0
     assert _cli("evaluate", overrides) == 0
 
     # Recompute mAP@3 from the written probabilities and compare with the report.
@@ -72,7 +73,7 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     assert results["table3"]["comb"]["full"] == pytest.approx(full)
     assert results["table3"]["comb"]["public"] == pytest.approx(public)
     assert results["table3"]["comb"]["public_clips"] + results["table3"]["comb"]["private_clips"] == len(rows)
-    assert set(results["table3"]) == {"audio", "spec", "comb", "comb_zero-audio", "comb_zero-spec"}
+    assert list(results["table3"]) == ["audio", "spec", "comb_zero-spec", "comb_zero-audio", "comb", "comb_efficient"]
     table4 = {row["name"]: row for row in results["table4"]}
     assert table4["Bark"]["train_samples"] == 6 and table4["Bark"]["train_minutes"] == pytest.approx(0.5, abs=0.01)
     assert len(results["ablation_per_class"]) == 5
