@@ -88,20 +88,25 @@ def _flag(value: str | None, path: Path, number: int) -> bool | None:
     raise DatasetError(f"{path}: row {number}: manually_verified must be 0 or 1, not {value!r}")
 
 
-def _read_fsdkaggle2018(root: Path) -> list[ClipRecord]:
-    meta = root / "FSDKaggle2018.meta"
-    train_csv = meta / "train_post_competition.csv"
-    test_csv = meta / "test_post_competition_scoring_clips.csv"
-    records = [
+def _train_records(train_csv: Path, audio_dir: Path) -> list[ClipRecord]:
+    """Training clips of a Kaggle-style CSV (``fname,label[,manually_verified]``)."""
+    return [
         ClipRecord(
             clip_id=row["fname"],
-            path=root / "FSDKaggle2018.audio_train" / row["fname"],
+            path=audio_dir / row["fname"],
             label=row["label"],
             split="train",
             manually_verified=_flag(row.get("manually_verified"), train_csv, number),
         )
         for number, row in enumerate(_read_csv(train_csv, ("fname", "label")), start=2)
     ]
+
+
+def _read_fsdkaggle2018(root: Path) -> list[ClipRecord]:
+    meta = root / "FSDKaggle2018.meta"
+    train_csv = meta / "train_post_competition.csv"
+    test_csv = meta / "test_post_competition_scoring_clips.csv"
+    records = _train_records(train_csv, root / "FSDKaggle2018.audio_train")
     for number, row in enumerate(_read_csv(test_csv, ("fname", "label", "usage")), start=2):
         if row["usage"] not in ("Public", "Private"):
             raise DatasetError(f"{test_csv}: row {number}: usage must be Public or Private, not {row['usage']!r}")
@@ -119,16 +124,7 @@ def _read_fsdkaggle2018(root: Path) -> list[ClipRecord]:
 
 def _read_kaggle(root: Path) -> list[ClipRecord]:
     train_csv = root / "train.csv"
-    records = [
-        ClipRecord(
-            clip_id=row["fname"],
-            path=root / "audio_train" / row["fname"],
-            label=row["label"],
-            split="train",
-            manually_verified=_flag(row.get("manually_verified"), train_csv, number),
-        )
-        for number, row in enumerate(_read_csv(train_csv, ("fname", "label")), start=2)
-    ]
+    records = _train_records(train_csv, root / "audio_train")
     submission_csv = root / "sample_submission.csv"
     if submission_csv.is_file():
         records.extend(

@@ -18,6 +18,14 @@ from offline.run_layout import RunLayout  # noqa: E402
 __all__ = ["plot_confusion_matrix", "plot_per_class", "plot_training_curves"]
 
 
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def plot_training_curves(layout: RunLayout, path: Path) -> Path:
     """Training and validation loss per epoch, one panel per stage, one line pair per fold."""
     fig, axes = plt.subplots(1, len(STAGES), figsize=(5 * len(STAGES), 3.5), squeeze=False)
@@ -33,11 +41,7 @@ def plot_training_curves(layout: RunLayout, path: Path) -> Path:
         ax.set_ylabel("weighted cross-entropy")
         if ax.lines:
             ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_per_class(scores: Mapping[str, Mapping[str, float]], path: Path) -> Path:
@@ -53,11 +57,7 @@ def plot_per_class(scores: Mapping[str, Mapping[str, float]], path: Path) -> Pat
     ax.set_ylabel("mAP@3")
     ax.set_ylim(0.0, 1.05)
     ax.legend(fontsize="x-small")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_confusion_matrix(actual: Sequence[str], predicted: Sequence[str], labels: Sequence[str], path: Path) -> Path:
@@ -78,8 +78,4 @@ def plot_confusion_matrix(actual: Sequence[str], predicted: Sequence[str], label
     ax.set_xlabel("predicted (top 1)")
     ax.set_ylabel("true class")
     fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

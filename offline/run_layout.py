@@ -32,22 +32,27 @@ class RunLayout:
 
     @property
     def config_path(self) -> Path:
+        """The run's resolved experiment config."""
         return self.root / "config.yaml"
 
     @property
     def labels_path(self) -> Path:
+        """The class names, a JSON list."""
         return self.root / "labels.json"
 
     @property
     def folds_path(self) -> Path:
+        """Fold of every training clip (CSV)."""
         return self.root / "folds.csv"
 
     @property
     def predictions_dir(self) -> Path:
+        """Folder of the prediction sets."""
         return self.root / "predictions"
 
     @property
     def report_dir(self) -> Path:
+        """Folder of the evaluation report."""
         return self.root / "report"
 
     def fold_dir(self, stage: str, fold: int) -> Path:
@@ -55,9 +60,11 @@ class RunLayout:
         return self.root / stage / f"fold{fold}"
 
     def best_checkpoint(self, stage: str, fold: int) -> Path:
+        """Weights of the lowest validation loss."""
         return self.fold_dir(stage, fold) / "best.pt"
 
     def last_checkpoint(self, stage: str, fold: int) -> Path:
+        """Full training state of the last finished epoch."""
         return self.fold_dir(stage, fold) / "last.pt"
 
     def trained_folds(self, stage: str) -> list[int]:

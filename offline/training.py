@@ -54,6 +54,7 @@ from rtag.config import ModelConfig, from_dict
 from rtag.networks import CnnAudio, CnnComb, CnnSpec, TaggerNetwork, build_network
 
 __all__ = [
+    "CachedAudio",
     "FoldResult",
     "autocast_for",
     "TrainingSet",
@@ -91,6 +92,16 @@ class FoldResult:
     best_val_loss: float
     best_val_map3: float
     stopped_early: bool
+
+
+class CachedAudio:
+    """Loads clip ``i`` from the prepare cache as a memory map (picklable for loader workers)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __call__(self, index: int) -> np.ndarray:
+        return np.load(self.paths[index], mmap_mode="r")
 
 
 class TrainingSet(Dataset):
@@ -225,7 +236,7 @@ def _check_resumable(checkpoint: dict[str, Any], cfg: ExperimentConfig, path: Pa
     current = resolved_dict(cfg)
     for section in ("model", "augment", "data"):
         for key, value in current[section].items():
-            if saved[section].get(key) != value:
+            if (section, key) != ("data", "root") and saved[section].get(key) != value:
                 raise ValueError(
                     f"{path}: cannot resume, '{section}.{key}' was {saved[section].get(key)!r} and is now "
                     f"{value!r}; use another run_dir or restore the setting"
@@ -319,7 +330,7 @@ def train_stage(
         save_resolved(stage_cfg, fold_dir / "config.yaml")
     floor = cfg.model.peak_norm_floor if cfg.model.peak_norm_floor is not None else 1e-3
     augmenter = Augmenter(
-        lambda i: clips[i].load(), class_ids, len(labels), cfg.model.window_samples, cfg.augment, peak_floor=floor
+        CachedAudio([c.cache_path for c in clips]), class_ids, len(labels), cfg.model.window_samples, cfg.augment, peak_floor=floor
     )
     train_set = TrainingSet(augmenter, train_idx, cfg.train.seed)
     val_set = ValidationSet(augmenter, val_idx[ctx.rank :: ctx.world_size], cfg.train.seed)
