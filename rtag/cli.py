@@ -12,7 +12,7 @@ from rtag import __version__
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("info",)
+COMMAND_MODULES: tuple[str, ...] = ("info", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -222,6 +222,12 @@ def _convert(tp: Any, value: Any, key: str, source: str) -> Any:
             raise ConfigError(f"{source}: key '{key}' expects an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; accept any float literal.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{source}: key '{key}' expects a number, got {value!r}")
         return float(value)

@@ -63,17 +63,25 @@ class LogMel(nn.Module):
             "window", torch.hann_window(mel.n_fft, periodic=True, dtype=fft_dtype), persistent=False
         )
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        spectrum = torch.stft(
-            audio.to(self.window.dtype),
+    def power_spectrum(self, audio: torch.Tensor) -> torch.Tensor:
+        """Power STFT [B, n_fft // 2 + 1, frames] (float32) of raw audio [B, N]."""
+        frames = dict(
             n_fft=self.mel.n_fft,
             hop_length=self.mel.hop_samples,
             window=self.window,
             center=True,
             pad_mode="constant",
-            return_complex=True,
-        ).to(torch.complex64)
-        power = spectrum.real.square() + spectrum.imag.square()
+        )
+        samples = audio.to(self.window.dtype)
+        if torch.onnx.is_in_onnx_export():
+            # ONNX has no complex tensors; this real/imaginary-pair form exports to its STFT operator.
+            pairs = torch.stft(samples, return_complex=False, **frames).float()
+            return pairs.square().sum(dim=-1)
+        spectrum = torch.stft(samples, return_complex=True, **frames).to(torch.complex64)
+        return spectrum.real.square() + spectrum.imag.square()
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        power = self.power_spectrum(audio)
         mel_power = torch.matmul(self.mel_basis, power)
         db = 10.0 * torch.log10(torch.clamp(mel_power, min=self.mel.amin))
         if self.mel.top_db is not None:
