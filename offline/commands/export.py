@@ -3,7 +3,8 @@
 The technical report's efficient model is one of the five 2 s cnn-comb fold models, run with
 crops every 51200 samples; that is what the default arguments produce. Provenance in the bundle:
 dataset, training clip count, run name, stage, fold, epoch, validation metrics, the test metrics
-of ``report/results.json`` when present, the resolved config and the git commit.
+of ``report/results.json`` when present, the resolved config and the git commit. ``--onnx``
+also writes the ONNX graph that ``rtag export`` would write from the bundle.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from offline.run_layout import RunLayout
 from offline.training import load_stage_network
 from rtag.bundle import save_bundle
 from rtag.config import ModelConfig, from_dict
+from rtag.model import TaggerModel
+from rtag.onnx_export import export_onnx
 
 __all__ = ["git_commit", "register", "run"]
 
@@ -46,6 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--output", required=True, help="bundle file to write (*.rtag)")
     parser.add_argument("--stage", choices=STAGES, default="comb", help="stage to export (default comb)")
     parser.add_argument("--fold", type=int, help="fold model to export (default: lowest validation loss)")
+    parser.add_argument("--onnx", help="also write the bundle as an ONNX graph to this path (as `rtag export` does)")
     parser.add_argument("--hop-samples", type=int, default=51200, help="streaming hop stored in the bundle (default 51200)")
     parser.set_defaults(func=run)
 
@@ -77,4 +81,6 @@ def run(args: argparse.Namespace) -> int:
     model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
     path = save_bundle(args.output, network, model_cfg, checkpoint["labels"], hop_samples=args.hop_samples, provenance=provenance)
     print(f"wrote {path} ({args.stage} fold {fold}, val mAP@3 {checkpoint['val_map3']:.4f})")
+    if args.onnx:
+        print(f"wrote {export_onnx(TaggerModel.from_bundle(path, device='cpu'), args.onnx)}")
     return 0

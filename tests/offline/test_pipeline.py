@@ -88,7 +88,9 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     assert "| Bark | 6 |" in (report / "results.md").read_text()
 
     bundle_path = tmp_path / "tiny.rtag"
-    assert _cli("export", overrides, "--output", str(bundle_path)) == 0
+    onnx_path = tmp_path / "tiny.onnx"
+    assert _cli("export", overrides, "--output", str(bundle_path), "--onnx", str(onnx_path)) == 0
+    assert onnx_path.stat().st_size > 0
     bundle = read_bundle(bundle_path)
     assert bundle.labels == tuple(labels)
     assert bundle.provenance["stage"] == "comb" and bundle.provenance["test_metrics"]["comb"]["full"] == pytest.approx(full)
