@@ -21,7 +21,9 @@ Layouts:
       <root>/sample_submission.csv  fname,label  (optional; test clips without labels)
       <root>/audio_test/<fname>
 * ``manifest``: a CSV with ``path,label`` and optional ``fold`` (0-based), ``split``
-  (``train``/``test``, default ``train``) and ``usage`` columns; paths are relative to the CSV.
+  (``train``, or ``test``/``heldout`` for evaluation clips; default ``train``) and ``usage``
+  columns; paths are relative to the CSV. Other columns are ignored, so the corpus manifest of
+  ``build-corpus`` reads as it is.
 """
 
 from __future__ import annotations
@@ -138,8 +140,9 @@ def _read_manifest(csv_path: Path) -> list[ClipRecord]:
     records = []
     for number, row in enumerate(_read_csv(csv_path, ("path", "label")), start=2):
         split = (row.get("split") or "train").strip()
+        split = "test" if split == "heldout" else split
         if split not in ("train", "test"):
-            raise DatasetError(f"{csv_path}: row {number}: split must be train or test, not {split!r}")
+            raise DatasetError(f"{csv_path}: row {number}: split must be train, test or heldout, not {split!r}")
         fold_text = (row.get("fold") or "").strip()
         try:
             fold = int(fold_text) if fold_text else None

@@ -26,15 +26,19 @@ def assign_folds(labels: Sequence[str], num_folds: int, seed: int = 0, predefine
         the class sizes allow (a class with fewer clips than folds misses some folds).
 
     Raises:
-        ValueError: if predefined folds are only partly given or lie outside 0..num_folds-1, or
-            if there are fewer clips than folds.
+        ValueError: if predefined folds are only partly given or are not exactly
+            0..num_folds-1, or if there are fewer clips than folds.
     """
     if predefined is not None and any(f is not None for f in predefined):
         if any(f is None for f in predefined):
             raise ValueError("the manifest gives a fold for some training clips but not for all")
         folds = np.asarray(predefined, dtype=np.int64)
-        if folds.min() < 0 or folds.max() >= num_folds:
-            raise ValueError(f"manifest folds must lie in 0..{num_folds - 1}")
+        found = sorted(set(folds.tolist()))
+        if found != list(range(num_folds)):
+            raise ValueError(
+                f"the manifest's training clips have folds {found}; train.num_folds={num_folds} needs "
+                f"every fold 0..{num_folds - 1} (set train.num_folds to match the manifest)"
+            )
         return folds
     if len(labels) < num_folds:
         raise ValueError(f"{len(labels)} training clips cannot fill {num_folds} folds")

@@ -35,7 +35,9 @@ def test_kaggle_layout_reads_train_csv_and_unlabelled_test_clips(tmp_path: Path)
 
 def test_manifest_reads_folds_splits_and_own_classes(tmp_path: Path) -> None:
     manifest = tmp_path / "m.csv"
-    manifest.write_text("path,label,fold,split,usage\nx/one.flac,whistle,0,train,\nx/two.flac,hum,1,,\ny/3.flac,hum,,test,Public\n")
+    manifest.write_text(
+        "path,label,fold,split,usage,source\nx/one.flac,whistle,0,train,,a\nx/two.flac,hum,1,,,b\ny/3.flac,hum,,heldout,Public,c\n"
+    )
     records = read_dataset("manifest", manifest)
     assert [(r.clip_id, r.label, r.fold, r.split, r.usage) for r in records] == [
         ("x__one.flac", "whistle", 0, "train", None),
@@ -51,7 +53,7 @@ def test_manifest_reads_folds_splits_and_own_classes(tmp_path: Path) -> None:
     [
         ("path,klass\na.wav,x\n", "missing column"),
         ("path,label\na.wav,\n", "row 2: empty 'label'"),
-        ("path,label,split\na.wav,x,validation\n", "split must be train or test"),
+        ("path,label,split\na.wav,x,validation\n", "split must be train, test or heldout"),
         ("path,label,fold\na.wav,x,first\n", "fold must be an integer"),
         ("path,label\na.wav,x\na.wav,y\n", "listed twice"),
     ],
