@@ -7,6 +7,8 @@ Reads every prediction set in ``<run_dir>/predictions/`` and writes ``<run_dir>/
   clips, training minutes, mAP@3) and, when the ablation sets exist, the per-class comparison of
   Figure 2 (cnn-audio, cnn-spec, cnn-comb with spectrogram input zeroed, with audio zeroed, and
   cnn-comb).
+* out-of-fold validation mAP@3 per fold (min, max, avg: the technical report's Table 1) for every
+  ``<stage>_val`` set written by ``predict --validation``.
 * ``submission.csv``: ``fname,label`` with the three best labels of the primary set separated
   by spaces (the Kaggle format).
 * ``training_curves.png``, ``per_class.png``, ``confusion_matrix.png``.
@@ -32,8 +34,9 @@ from offline.plots import plot_confusion_matrix, plot_per_class, plot_training_c
 from offline.preprocess import load_index
 from offline.run_layout import RunLayout
 
-__all__ = ["PredictionSet", "evaluate_run", "format_table3", "read_prediction_set", "split_scores"]
+__all__ = ["PredictionSet", "evaluate_run", "fold_scores", "format_table3", "read_prediction_set", "split_scores"]
 
+VALIDATION_SUFFIX = "_val"
 ABLATION_ORDER: tuple[tuple[str, str], ...] = (
     ("audio", "cnn-audio"),
     ("spec", "cnn-spec"),
@@ -90,6 +93,25 @@ def split_scores(predictions: PredictionSet) -> dict[str, Any]:
     return scores
 
 
+def fold_scores(predictions: PredictionSet) -> dict[str, Any]:
+    """mAP@3 of out-of-fold predictions per fold (the fold is in the ``usage`` column), with the
+    minimum, maximum and average over folds (the technical report's validation columns)."""
+    per_fold: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+    for ranked, actual, fold in zip(predictions.ranked, predictions.labels, predictions.usages):
+        if actual is not None:
+            per_fold.setdefault(fold or "fold?", []).append((ranked, actual))
+    scores = {
+        fold: mean_average_precision_at_k([p for p, _ in rows], [a for _, a in rows]) for fold, rows in sorted(per_fold.items())
+    }
+    values = list(scores.values())
+    return {
+        "per_fold": scores,
+        "min": min(values) if values else None,
+        "max": max(values) if values else None,
+        "avg": sum(values) / len(values) if values else None,
+    }
+
+
 def _per_class(predictions: PredictionSet) -> dict[str, float]:
     rows = [(p, a) for p, a in zip(predictions.ranked, predictions.labels) if a is not None]
     return per_class_map_at_k([p for p, _ in rows], [a for _, a in rows])
@@ -99,8 +121,23 @@ def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _markdown(name: str, table3: dict[str, dict[str, Any]], table4: list[dict[str, Any]], primary: str, ablation: dict[str, dict[str, float]]) -> str:
-    lines = [f"# Results of {name}", "", "## mAP@3 on the test set (Table 3)", ""]
+def _markdown(
+    name: str,
+    table3: dict[str, dict[str, Any]],
+    table4: list[dict[str, Any]],
+    primary: str | None,
+    ablation: dict[str, dict[str, float]],
+    validation: dict[str, dict[str, Any]],
+) -> str:
+    lines = [f"# Results of {name}", ""]
+    if validation:
+        lines += ["## Out-of-fold validation mAP@3 (technical report, Table 1)", ""]
+        lines += ["| model | min | max | avg | per fold |", "|---|---:|---:|---:|---|"]
+        for set_name, v in validation.items():
+            folds = ", ".join(f"{fold} {_fmt(score)}" for fold, score in v["per_fold"].items())
+            lines.append(f"| {set_name} | {_fmt(v['min'])} | {_fmt(v['max'])} | {_fmt(v['avg'])} | {folds} |")
+        lines.append("")
+    lines += ["## mAP@3 on the test set (Table 3)", ""]
     lines += ["| model | Public | Private | full | clips |", "|---|---:|---:|---:|---:|"]
     for set_name, s in table3.items():
         lines.append(f"| {set_name} | {_fmt(s['public'])} | {_fmt(s['private'])} | {_fmt(s['full'])} | {s['full_clips']} |")
@@ -145,8 +182,10 @@ def evaluate_run(cfg: ExperimentConfig, plots: bool = True) -> dict[str, Any]:
         raise FileNotFoundError(f"{layout.predictions_dir}: no predictions; run `python -m offline predict` first")
     order = [name for name, _ in ABLATION_ORDER]
     paths.sort(key=lambda p: (order.index(p.stem) if p.stem in order else len(order), p.stem))
-    sets = {p.stem: read_prediction_set(p) for p in paths}
-    primary = "comb" if "comb" in sets else next((s for s in reversed(STAGES) if s in sets), paths[-1].stem)
+    all_sets = {p.stem: read_prediction_set(p) for p in paths}
+    sets = {name: s for name, s in all_sets.items() if not name.endswith(VALIDATION_SUFFIX)}
+    validation = {name: fold_scores(s) for name, s in all_sets.items() if name.endswith(VALIDATION_SUFFIX)}
+    primary = "comb" if "comb" in sets else next((s for s in reversed(STAGES) if s in sets), next(iter(sets), None))
     table3 = {name: split_scores(s) for name, s in sets.items() if any(a is not None for a in s.labels)}
 
     train = [c for c in load_index(cfg.data.cache_dir) if c.split == "train" and c.label is not None]
@@ -170,14 +209,17 @@ def evaluate_run(cfg: ExperimentConfig, plots: bool = True) -> dict[str, Any]:
         "table3": table3,
         "table4": table4,
         "ablation_per_class": ablation,
+        "validation": validation,
     }
     report = layout.report_dir
     atomic_write_bytes(report / "results.json", json.dumps(results, indent=2).encode("utf-8"))
-    atomic_write_bytes(report / "results.md", _markdown(cfg.name, table3, table4, primary, ablation).encode("utf-8"))
-    atomic_write_bytes(report / "submission.csv", _submission(sets[primary]))
+    markdown = _markdown(cfg.name, table3, table4, primary, ablation, validation)
+    atomic_write_bytes(report / "results.md", markdown.encode("utf-8"))
+    if primary is not None:
+        atomic_write_bytes(report / "submission.csv", _submission(sets[primary]))
     if plots:
         plot_training_curves(layout, report / "training_curves.png")
-        if per_class:
+        if primary is not None and per_class:
             plot_per_class(ablation or {primary: per_class}, report / "per_class.png")
             scored = [(a, p[0]) for a, p in zip(sets[primary].labels, sets[primary].ranked) if a is not None and p]
             plot_confusion_matrix([a for a, _ in scored], [p for _, p in scored], labels, report / "confusion_matrix.png")

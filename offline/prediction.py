@@ -17,6 +17,7 @@ in the row order of the CSV and the class order of ``labels.json``).
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,13 +32,13 @@ from offline.config import ExperimentConfig
 from offline.metrics import top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
-from offline.training import load_stage_network
+from offline.training import load_stage_network, training_clips
 from rtag.config import ModelConfig, from_dict
 from rtag.model import TaggerModel
 from rtag.networks import CnnComb
 from rtag.tta import geometric_mean
 
-__all__ = ["ZeroedInput", "predict_stage", "prediction_name", "prepared_test_clips", "write_predictions"]
+__all__ = ["ZeroedInput", "predict_stage", "predict_validation", "prediction_name", "prepared_test_clips", "write_predictions"]
 
 
 class ZeroedInput(nn.Module):
@@ -112,19 +113,68 @@ def predict_stage(
         raise FileNotFoundError(f"{layout.root / stage}: no trained {stage} models; run train first")
     step = step_samples or cfg.predict.step_samples
     clips = prepared_test_clips(cfg)
-    per_fold = np.empty((len(fold_ids), len(clips), len(labels)), dtype=np.float32)
-    for row, fold in enumerate(fold_ids):
-        network, checkpoint = load_stage_network(layout, stage, fold)
-        model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
-        if zero_branch is not None:
-            assert isinstance(network, CnnComb)
-            network = ZeroedInput(network, zero_branch)
-        model = TaggerModel.from_network(network, model_cfg, labels, device=device)  # type: ignore[arg-type]
-        desc = f"predict {prediction_name(stage, zero_branch)} fold {fold}"
-        for index, clip in enumerate(tqdm(clips, desc=desc, unit="clip", disable=not progress)):
-            per_fold[row, index] = model.tag_clip(clip.load(), step_samples=step, batch_size=cfg.predict.batch_size)
+    per_fold = np.stack(
+        [
+            _tag_clips(_fold_model(layout, stage, fold, zero_branch, labels, device), clips, step, cfg.predict.batch_size,
+                       f"predict {prediction_name(stage, zero_branch)} fold {fold}", progress)
+            for fold in fold_ids
+        ]
+    )
     probs = geometric_mean(per_fold, axis=0)
     return write_predictions(layout, name or prediction_name(stage, zero_branch), clips, labels, probs)
+
+
+def _fold_model(layout: RunLayout, stage: str, fold: int, zero_branch: str | None, labels: Sequence[str], device: str) -> TaggerModel:
+    network, checkpoint = load_stage_network(layout, stage, fold)
+    model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
+    if zero_branch is not None:
+        assert isinstance(network, CnnComb)
+        network = ZeroedInput(network, zero_branch)
+    return TaggerModel.from_network(network, model_cfg, labels, device=device)  # type: ignore[arg-type]
+
+
+def _tag_clips(model: TaggerModel, clips: Sequence[CachedClip], step: int, batch_size: int, desc: str, progress: bool) -> np.ndarray:
+    return np.stack(
+        [
+            model.tag_clip(clip.load(), step_samples=step, batch_size=batch_size)
+            for clip in tqdm(clips, desc=desc, unit="clip", disable=not progress)
+        ]
+    )
+
+
+def predict_validation(
+    cfg: ExperimentConfig,
+    stage: str,
+    step_samples: int | None = None,
+    device: str = "auto",
+    progress: bool = True,
+) -> Path:
+    """Out-of-fold predictions: every training clip predicted by the fold model that validated on it.
+
+    The test-time procedure is the same as in :func:`predict_stage`. The set is written as
+    ``<stage>_val`` with the fold in the ``usage`` column (``fold0``, ...); ``evaluate`` reports
+    its mAP@3 per fold with minimum, maximum and average (the technical report's Table 1).
+
+    Raises:
+        FileNotFoundError: if the run has no trained models of ``stage``.
+    """
+    layout = RunLayout(Path(cfg.run_dir))
+    labels = layout.read_labels()
+    fold_ids = layout.trained_folds(stage)
+    if not fold_ids:
+        raise FileNotFoundError(f"{layout.root / stage}: no trained {stage} models; run train first")
+    with open(layout.folds_path, newline="", encoding="utf-8") as handle:
+        fold_of = {row["clip_id"]: int(row["fold"]) for row in csv.DictReader(handle)}
+    by_id = {c.clip_id: c for c in training_clips(cfg)}
+    step = step_samples or cfg.predict.step_samples
+    clips: list[CachedClip] = []
+    parts: list[np.ndarray] = []
+    for fold in fold_ids:
+        members = [by_id[clip_id] for clip_id, f in fold_of.items() if f == fold and clip_id in by_id]
+        model = _fold_model(layout, stage, fold, None, labels, device)
+        parts.append(_tag_clips(model, members, step, cfg.predict.batch_size, f"validate {stage} fold {fold}", progress))
+        clips += [dataclasses.replace(c, usage=f"fold{fold}") for c in members]
+    return write_predictions(layout, f"{stage}_val", clips, labels, np.concatenate(parts))
 
 
 def write_predictions(layout: RunLayout, name: str, clips: Sequence[CachedClip], labels: Sequence[str], probs: np.ndarray) -> Path:

@@ -6,7 +6,7 @@ import argparse
 
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.config import STAGES
-from offline.prediction import predict_stage
+from offline.prediction import predict_stage, predict_validation
 
 __all__ = ["register", "run"]
 
@@ -21,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--folds", type=int, nargs="+", help="fold models to combine (default: all trained)")
     parser.add_argument("--step-samples", type=int, help="TTA step (default predict.step_samples; 51200 = efficient)")
+    parser.add_argument(
+        "--validation", action="store_true", help="out-of-fold predictions of the training clips instead of the test set"
+    )
     parser.add_argument("--name", help="name of the prediction set (default: the stage, e.g. comb or comb_zero-audio)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     parser.set_defaults(func=run)
@@ -30,9 +33,14 @@ def run(args: argparse.Namespace) -> int:
     """Write ``predictions/<name>.{csv,npy}`` for each requested stage."""
     cfg = experiment_from_args(args)
     stages = args.stage or (["comb"] if args.zero_branch else list(cfg.train.stages))
+    if args.validation and (args.zero_branch or args.name or args.folds):
+        raise ValueError("--validation predicts each training clip with its own fold model; drop --zero-branch, --name and --folds")
     if args.name and len(stages) > 1:
         raise ValueError("--name needs exactly one --stage")
     for stage in stages:
+        if args.validation:
+            print(f"wrote {predict_validation(cfg, stage, args.step_samples, args.device, cfg.train.progress)}")
+            continue
         path = predict_stage(
             cfg,
             stage,

@@ -52,6 +52,7 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     for branch in ("audio", "spec"):
         assert _cli("predict", overrides, "--zero-branch", branch) == 0
     assert _cli("predict", overrides, "--stage", "comb", "--folds", "0", "--step-samples", "22050", "--name", "comb_efficient") == 0
+    assert _cli("predict", overrides, "--validation", "--stage", "comb") == 0
     assert _cli("evaluate", overrides) == 0
 
     # Recompute mAP@3 from the written probabilities and compare with the report.
@@ -77,6 +78,19 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     table4 = {row["name"]: row for row in results["table4"]}
     assert table4["Bark"]["train_samples"] == 6 and table4["Bark"]["train_minutes"] == pytest.approx(0.5, abs=0.01)
     assert len(results["ablation_per_class"]) == 5
+
+    # out-of-fold predictions: every training clip once, scored per fold
+    with open(run / "predictions" / "comb_val.csv") as handle:
+        val_rows = list(csv.DictReader(handle))
+    assert sorted(r["clip_id"] for r in val_rows) == sorted(tiny_fsd.train_labels)
+    fold_of = {r["clip_id"]: f"fold{r['fold']}" for r in folds}
+    assert all(r["usage"] == fold_of[r["clip_id"]] for r in val_rows)
+    validation = results["validation"]["comb_val"]
+    for fold in ("fold0", "fold1"):
+        mine = [r for r in val_rows if r["usage"] == fold]
+        expected = mean_average_precision_at_k([[r["pred1"], r["pred2"], r["pred3"]] for r in mine], [r["label"] for r in mine])
+        assert validation["per_fold"][fold] == pytest.approx(expected)
+    assert validation["min"] <= validation["avg"] <= validation["max"]
 
     report = run / "report"
     with open(report / "submission.csv") as handle:
