@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tiny_fsd import TinyDataset
 
 from offline.datasets import DatasetError, label_vocabulary, read_dataset
 
 
-def test_fsdkaggle2018_layout_lists_train_and_scored_test_clips(tiny_fsd) -> None:  # type: ignore[no-untyped-def]
+def test_fsdkaggle2018_layout_lists_train_and_scored_test_clips(tiny_fsd: TinyDataset) -> None:
     records = read_dataset("fsdkaggle2018", tiny_fsd.root)
     train = [r for r in records if r.split == "train"]
     test = [r for r in records if r.split == "test"]

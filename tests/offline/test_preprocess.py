@@ -9,6 +9,7 @@ import librosa
 import numpy as np
 import pytest
 import soundfile as sf
+from tiny_fsd import TinyDataset
 
 from offline.datasets import ClipRecord, read_dataset
 from offline.preprocess import load_index, prepare_cache, trim_silence
@@ -84,7 +85,7 @@ def test_load_index_says_to_run_prepare(tmp_path: Path) -> None:
         load_index(tmp_path)
 
 
-def test_fsdkaggle2018_layout_is_prepared_with_the_corrupt_clip_skipped(tiny_fsd, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_fsdkaggle2018_layout_is_prepared_with_the_corrupt_clip_skipped(tiny_fsd: TinyDataset, tmp_path: Path) -> None:
     records = read_dataset("fsdkaggle2018", tiny_fsd.root)
     report = prepare_cache(records, tmp_path / "cache", workers=2, progress=False)
     assert [clip for clip, _ in report.skipped] == [tiny_fsd.corrupt]

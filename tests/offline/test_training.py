@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tiny_fsd import TINY_CONFIG, TinyDataset, tiny_overrides
 
 from offline.checkpoint import load_checkpoint
-from offline.config import load_experiment
+from offline.config import ExperimentConfig, load_experiment
 from offline.datasets import read_dataset
 from offline.preprocess import prepare_cache
 from offline.training import class_weights, soft_cross_entropy, train_experiment
@@ -49,7 +49,7 @@ def prepared_cache(tiny_fsd: TinyDataset, tmp_path_factory: pytest.TempPathFacto
     return cache
 
 
-def _config(tiny_fsd: TinyDataset, work: Path, cache: Path, epochs: int, *extra: str):  # type: ignore[no-untyped-def]
+def _config(tiny_fsd: TinyDataset, work: Path, cache: Path, epochs: int, *extra: str) -> ExperimentConfig:
     overrides = tiny_overrides(
         tiny_fsd.root, work, **{"data.cache_dir": cache, "train.epochs": epochs, "train.folds": "[0]", "train.patience_epochs": 10}
     )
