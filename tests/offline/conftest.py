@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,10 @@ def tiny_fsd(tmp_path_factory: pytest.TempPathFactory, real_data: Path, real_man
 
 
 @pytest.fixture(autouse=True)
-def _one_thread() -> None:
-    """Keep heavy tests to one thread on the shared CI cores (and make them deterministic)."""
+def _one_thread() -> Iterator[None]:
+    """Run each offline test on one torch thread (shared CI cores, deterministic sums), then
+    restore the thread count for the other suites."""
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
