@@ -24,10 +24,11 @@ def test_torchrun_trains_with_two_gloo_processes(tiny_fsd: TinyDataset, tmp_path
     assert prepare.returncode == 0, prepare.stderr
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "offline", "train", str(TINY_CONFIG), *sets]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    output = f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, output
     for stage in ("audio", "spec", "comb"):
         state = load_checkpoint(tmp_path / "run" / stage / "fold0" / "last.pt")
-        assert state["world_size"] == 2 and state["epoch"] == 2
-        assert [row["epoch"] for row in state["history"]] == [1, 2]
+        assert (state["world_size"], state["epoch"]) == (2, 2), output
+        assert [row["epoch"] for row in state["history"]] == [1, 2], output
     # only rank 0 writes files and reports
-    assert result.stdout.count("comb fold 0: 2 epochs") == 1
+    assert result.stdout.count("comb fold 0: 2 epochs") == 1, output
