@@ -12,7 +12,7 @@ from rtag import __version__
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = ("info", "export")
+COMMAND_MODULES: tuple[str, ...] = ("info", "export", "devices", "listen", "tag")
 
 
 def build_parser() -> argparse.ArgumentParser:
