@@ -8,7 +8,10 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AudioFileError", "load_audio", "to_mono"]
+__all__ = ["AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "to_mono"]
+
+MIN_FILE_RATE_HZ = 1000
+MAX_FILE_RATE_HZ = 768000
 
 
 class AudioFileError(ValueError):
@@ -41,8 +44,9 @@ def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
         A 1-D float32 array of samples, nominally in [-1, 1].
 
     Raises:
-        AudioFileError: if the file is missing, unreadable, not audio, holds no samples, or
-            holds NaN or infinite samples; the message names the file and the reason.
+        AudioFileError: if the file is missing, unreadable, not audio, holds no samples, holds
+            NaN or infinite samples, or declares a sample rate outside 1-768 kHz; the message
+            names the file and the reason.
     """
     path = Path(path)
     if not path.exists():
@@ -55,10 +59,16 @@ def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
         raise AudioFileError(path, f"cannot decode audio ({exc})") from None
     if audio.shape[0] == 0:
         raise AudioFileError(path, "holds no samples")
+    if not MIN_FILE_RATE_HZ <= file_rate_hz <= MAX_FILE_RATE_HZ:
+        raise AudioFileError(
+            path, f"sample rate {file_rate_hz} Hz is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz"
+        )
     if not np.all(np.isfinite(audio)):
         bad = int(np.count_nonzero(~np.isfinite(audio)))
         raise AudioFileError(path, f"holds {bad} NaN or infinite samples")
     mono = to_mono(audio)
     if file_rate_hz != sample_rate_hz:
         mono = soxr.resample(mono, file_rate_hz, sample_rate_hz, quality="HQ").astype(np.float32)
+        if mono.shape[0] == 0:
+            raise AudioFileError(path, f"{audio.shape[0]} samples at {file_rate_hz} Hz are too few to resample")
     return np.ascontiguousarray(mono, dtype=np.float32)

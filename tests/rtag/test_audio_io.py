@@ -123,3 +123,20 @@ def test_byte_level_mutations_never_escape_as_anything_but_a_named_error(tmp_pat
     else:
         assert audio.dtype == np.float32 and audio.ndim == 1 and len(audio) > 0
         assert np.all(np.isfinite(audio))
+
+
+def test_a_single_frame_too_short_to_resample_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "one.wav"
+    sf.write(path, np.array([0.5], dtype=np.float32), 96000)
+    with pytest.raises(AudioFileError, match="too few to resample"):
+        load_audio(path)
+
+
+def test_an_absurd_declared_sample_rate_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "slow.wav"
+    sf.write(path, tone(44100), 44100)
+    data = bytearray(path.read_bytes())
+    data[24:28] = (7).to_bytes(4, "little")  # the fmt chunk's sample rate field
+    path.write_bytes(bytes(data))
+    with pytest.raises(AudioFileError, match="sample rate 7 Hz is outside"):
+        load_audio(path)
