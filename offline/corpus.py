@@ -67,7 +67,8 @@ def run(args: argparse.Namespace) -> int:
             from offline.corpus_demo import write_demo
 
             timeline = write_demo(args.demo, config)
-            print(f"wrote {args.demo} ({timeline[-1]['end_s']:.1f} s, {len(timeline)} events)")
+            print(f"wrote {args.demo} and {args.demo.with_suffix('.json')} ({len(timeline)} events: "
+                  f"{', '.join(str(event['label']) for event in timeline)})")
             return 0
         if args.out is None:
             raise CorpusConfigError("--out is required to build a corpus")
