@@ -1,0 +1,64 @@
+"""Reading audio files into the model's format: float32, mono, 44.1 kHz."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+__all__ = ["AudioFileError", "load_audio", "to_mono"]
+
+
+class AudioFileError(ValueError):
+    """An audio file cannot be used; ``str()`` names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def to_mono(audio: np.ndarray) -> np.ndarray:
+    """Average the channels of ``audio`` shaped [frames, channels]; a 1-D array is returned as is."""
+    if audio.ndim == 1:
+        return audio
+    return audio.mean(axis=1, dtype=np.float32)
+
+
+def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
+    """Read an audio file as float32 mono samples at ``sample_rate_hz``.
+
+    Any format libsndfile reads (WAV of 8/16/24/32-bit integer or float, FLAC, OGG, ...) is
+    accepted; channels are averaged and other rates are resampled with soxr (high quality).
+
+    Args:
+        path: the audio file.
+        sample_rate_hz: the rate to return (default 44100, the models' rate).
+
+    Returns:
+        A 1-D float32 array of samples, nominally in [-1, 1].
+
+    Raises:
+        AudioFileError: if the file is missing, unreadable, not audio, holds no samples, or
+            holds NaN or infinite samples; the message names the file and the reason.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(path, "file not found")
+    if path.is_dir():
+        raise AudioFileError(path, "is a directory, not an audio file")
+    try:
+        audio, file_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioFileError(path, f"cannot decode audio ({exc})") from None
+    if audio.shape[0] == 0:
+        raise AudioFileError(path, "holds no samples")
+    if not np.all(np.isfinite(audio)):
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        raise AudioFileError(path, f"holds {bad} NaN or infinite samples")
+    mono = to_mono(audio)
+    if file_rate_hz != sample_rate_hz:
+        mono = soxr.resample(mono, file_rate_hz, sample_rate_hz, quality="HQ").astype(np.float32)
+    return np.ascontiguousarray(mono, dtype=np.float32)

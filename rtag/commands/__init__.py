@@ -1,0 +1,1 @@
+"""Sub-commands of the ``rtag`` command line, one module each."""

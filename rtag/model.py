@@ -1,0 +1,168 @@
+"""TaggerModel: a network with its labels and audio parameters, ready to tag audio."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rtag.bundle import BundleError, read_bundle
+from rtag.config import ModelConfig
+from rtag.networks import TaggerNetwork
+from rtag.tta import geometric_mean, tta_inputs
+
+__all__ = ["DEFAULT_BUNDLE", "TaggerModel", "default_bundle_path", "load_model", "resolve_device"]
+
+DEFAULT_BUNDLE = Path(__file__).resolve().parent / "default_model" / "rtag-comb-2s.rtag"
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` picks CUDA when torch sees a GPU, else the CPU; other values go to torch."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(f"unknown device {device!r} ({exc})") from None
+
+
+class TaggerModel:
+    """A tagging network with everything needed to use it.
+
+    Attributes:
+        network: the torch network (eval mode) mapping raw audio [B, N] to logits [B, C].
+        config: its architecture and audio parameters.
+        labels: class names in output order.
+        sample_rate_hz: the rate audio must have (44100 for the papers' models).
+        window_samples: input length of one window (88200 for the 2 s model).
+        hop_samples: default step between streaming windows (51200 for the 2 s model).
+        provenance: how the model was made (data, metrics, commit), from its bundle.
+        device: where the network runs.
+    """
+
+    def __init__(
+        self,
+        network: TaggerNetwork,
+        config: ModelConfig,
+        labels: Sequence[str],
+        hop_samples: int = 51200,
+        device: str | torch.device = "auto",
+        provenance: dict | None = None,
+    ) -> None:
+        if len(labels) != config.num_classes:
+            raise ValueError(f"{len(labels)} labels for a network with {config.num_classes} outputs")
+        if hop_samples <= 0:
+            raise ValueError(f"hop_samples must be positive, not {hop_samples}")
+        self.device = resolve_device(device)
+        self.network = network.to(self.device).eval()
+        self.config = config
+        self.labels = tuple(labels)
+        self.sample_rate_hz = config.sample_rate_hz
+        self.window_samples = config.window_samples
+        self.hop_samples = hop_samples
+        self.provenance = dict(provenance or {})
+
+    @classmethod
+    def from_network(
+        cls,
+        network: TaggerNetwork,
+        config: ModelConfig,
+        labels: Sequence[str],
+        hop_samples: int = 51200,
+        device: str | torch.device = "auto",
+    ) -> TaggerModel:
+        """Wrap an in-memory network (e.g. just trained, or freshly built for tests)."""
+        return cls(network, config, labels, hop_samples=hop_samples, device=device)
+
+    @classmethod
+    def from_bundle(cls, path: str | Path, device: str | torch.device = "auto") -> TaggerModel:
+        """Load a model bundle (see :mod:`rtag.bundle`).
+
+        Raises:
+            BundleError: if the file is missing, corrupt, truncated or inconsistent.
+        """
+        bundle = read_bundle(path)
+        return cls(
+            bundle.build_network(),
+            bundle.config,
+            bundle.labels,
+            hop_samples=bundle.hop_samples,
+            device=device,
+            provenance=bundle.provenance,
+        )
+
+    @torch.inference_mode()
+    def predict(self, audio: np.ndarray) -> np.ndarray:
+        """Class probabilities for windows of raw audio.
+
+        Args:
+            audio: float samples at ``sample_rate_hz``, shaped [B, window_samples] or
+                [window_samples].
+
+        Returns:
+            float32 probabilities [B, num_classes] (softmax; each row sums to one).
+        """
+        batch = np.asarray(audio, dtype=np.float32)
+        if batch.ndim == 1:
+            batch = batch[None, :]
+        if batch.ndim != 2 or batch.shape[1] != self.window_samples:
+            raise ValueError(
+                f"expected audio shaped [B, {self.window_samples}] or [{self.window_samples}], got {batch.shape}"
+            )
+        inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        return torch.softmax(self.network(inputs).float(), dim=-1).cpu().numpy()
+
+    def tag_clip(self, clip: np.ndarray, step_samples: int = 5120, batch_size: int = 32) -> np.ndarray:
+        """Probabilities [num_classes] for a whole clip by the papers' test-time procedure.
+
+        The clip is cut into crops (or, when shorter than a window, zero-padded at several
+        positions) every ``step_samples``; the probabilities of all inputs are combined by their
+        geometric mean.
+
+        Args:
+            clip: 1-D float samples at ``sample_rate_hz``.
+            step_samples: step between crops/positions (default 5120 as in the papers; 51200 is
+                the technical report's efficient mode).
+            batch_size: inputs per forward pass (default 32).
+        """
+        inputs = tta_inputs(clip, self.window_samples, step_samples)
+        probs = np.concatenate(
+            [self.predict(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
+        )
+        return geometric_mean(probs, axis=0)
+
+    def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` most probable (label, probability) pairs of a probability vector."""
+        order = np.argsort(-np.asarray(probs))[:k]
+        return [(self.labels[i], float(probs[i])) for i in order]
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "auto") -> TaggerModel:
+    """Load a model bundle; with no path, the default model that ships inside the package.
+
+    Args:
+        path: a bundle file (``*.rtag``); ``None`` (default) for the bundled default model.
+        device: ``"auto"`` (default: CUDA if available, else CPU), ``"cpu"``, ``"cuda"``, ...
+
+    Raises:
+        BundleError: if the bundle is missing, corrupt or inconsistent.
+    """
+    return TaggerModel.from_bundle(default_bundle_path() if path is None else path, device=device)
+
+
+def default_bundle_path() -> Path:
+    """The default model bundle that ships inside the package.
+
+    Raises:
+        BundleError: if this installation carries no default model.
+    """
+    if not DEFAULT_BUNDLE.is_file():
+        raise BundleError(
+            f"{DEFAULT_BUNDLE}: no default model is bundled with this installation; "
+            "pass the path of a model bundle"
+        )
+    return DEFAULT_BUNDLE

@@ -1,0 +1,301 @@
+"""The papers' three networks: cnn-audio, cnn-spec and cnn-comb.
+
+Every network takes raw audio [B, N] (float32, 44.1 kHz) and returns class logits [B, C]; the
+log-mel spectrogram is computed inside (:mod:`rtag.logmel`), so one graph runs from samples to
+scores on CPU or GPU. Layer sizes follow Table 1 (cnn-audio) and Table 2 (cnn-spec) of the
+workshop paper and come from :class:`rtag.config.ModelConfig`; docs/architecture.md explains the
+readings taken where the papers are ambiguous.
+
+Layout of the feature extractors:
+
+- cnn-audio: per block, conv1d -> ReLU -> conv1d -> ReLU -> max-pool -> BatchNorm.
+- cnn-spec: per layer, conv2d -> ReLU -> [max-pool] -> BatchNorm (BatchNorm after each pooling,
+  and after a convolution that has no pooling).
+- cnn-comb: both extractors without their dense heads, features concatenated, then dense ->
+  ReLU -> BatchNorm per hidden layer and a final dense layer to the classes.
+
+Convolutions use "same" padding (for even kernels one more sample after than before, as Keras
+does) and pooling drops the remainder, so the shapes match the tables exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from rtag.config import AudioBranchConfig, ConfigError, ModelConfig, SpecBranchConfig
+from rtag.logmel import LogMel, num_frames, resize_frames
+
+__all__ = [
+    "AudioFeatures",
+    "CnnAudio",
+    "CnnComb",
+    "CnnSpec",
+    "SpecFeatures",
+    "TaggerNetwork",
+    "build_network",
+    "count_parameters",
+]
+
+
+def _init_like_keras(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases, the initialisation the papers' Keras models had."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def _same_conv2d(in_channels: int, out_channels: int, kernel: int) -> nn.Module:
+    """A 2-D convolution with Keras "same" padding; for an even kernel the extra row and column
+    of zeros go after the input (padded explicitly, which torch would otherwise do by copying)."""
+    if kernel % 2:
+        return nn.Conv2d(in_channels, out_channels, kernel, padding=kernel // 2)
+    before, after = (kernel - 1) // 2, kernel // 2
+    return nn.Sequential(
+        nn.ZeroPad2d((before, after, before, after)), nn.Conv2d(in_channels, out_channels, kernel)
+    )
+
+
+class AudioFeatures(nn.Module):
+    """cnn-audio feature extractor: normalised audio [B, N] -> features [B, F]."""
+
+    def __init__(self, branch: AudioBranchConfig, window_samples: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_channels = 1
+        length = window_samples
+        for channels, kernel, pool in zip(branch.channels, branch.kernels, branch.pools):
+            layers += [
+                nn.Conv1d(in_channels, channels, kernel, padding="same"),
+                nn.ReLU(inplace=True),
+                nn.Conv1d(channels, channels, kernel, padding="same"),
+                nn.ReLU(inplace=True),
+                nn.MaxPool1d(pool),
+                nn.BatchNorm1d(channels),
+            ]
+            in_channels = channels
+            length //= pool
+        if length < 1:
+            raise ConfigError(
+                f"model.audio.pools {branch.pools} reduce a {window_samples}-sample input to nothing"
+            )
+        self.blocks = nn.Sequential(*layers)
+        self.num_features = length * in_channels
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.blocks(audio.unsqueeze(1)).flatten(1)
+
+
+class SpecFeatures(nn.Module):
+    """cnn-spec feature extractor: normalised audio [B, N] -> log-mel -> features [B, F]."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        branch: SpecBranchConfig = config.spec
+        self.logmel = LogMel(config.mel, config.sample_rate_hz)
+        self.frames = config.spec_frames
+        layers: list[nn.Module] = []
+        in_channels = 1
+        height, width = config.mel.n_mels, config.spec_frames
+        for channels, kernel, pool in zip(branch.channels, branch.kernels, branch.pools):
+            layers += [_same_conv2d(in_channels, channels, kernel), nn.ReLU(inplace=True)]
+            if pool is not None:
+                layers.append(nn.MaxPool2d(tuple(pool)))
+                height //= pool[0]
+                width //= pool[1]
+            layers.append(nn.BatchNorm2d(channels))
+            in_channels = channels
+        if height < 1 or width < 1:
+            raise ConfigError(
+                f"model.spec.pools reduce a {config.mel.n_mels}x{config.spec_frames} spectrogram to nothing"
+            )
+        self.blocks = nn.Sequential(*layers)
+        self.num_features = height * width * in_channels
+        self.source_frames = num_frames(config.window_samples, config.mel.hop_samples)
+
+    def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
+        """The network's spectrogram input [B, 1, n_mels, spec_frames] (log-mel in dB, resized)."""
+        return resize_frames(self.logmel(audio), self.frames).unsqueeze(1)
+
+    def convolve(self, spectrogram: torch.Tensor) -> torch.Tensor:
+        """Features [B, F] of a spectrogram input [B, 1, n_mels, spec_frames]."""
+        return self.blocks(spectrogram).flatten(1)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.convolve(self.spectrogram(audio))
+
+
+def _dense_stack(in_features: int, units: Sequence[int], num_classes: int, batch_norm: bool) -> nn.Sequential:
+    """Hidden dense layers (dense -> ReLU -> [BatchNorm]) and a final dense layer to the classes."""
+    layers: list[nn.Module] = []
+    for width in units:
+        layers += [nn.Linear(in_features, width), nn.ReLU(inplace=True)]
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(width))
+        in_features = width
+    layers.append(nn.Linear(in_features, num_classes))
+    return nn.Sequential(*layers)
+
+
+class TaggerNetwork(nn.Module):
+    """Base of all rtag networks: raw audio [B, N] float32 -> logits [B, num_classes].
+
+    Inputs are peak-normalised first (divided by ``max(peak, config.peak_norm_floor)`` per
+    example), so the tagger is insensitive to input gain above -60 dBFS.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def normalize(self, audio: torch.Tensor) -> torch.Tensor:
+        """Peak-normalise each example of ``audio`` [B, N] (identity if the floor is ``None``)."""
+        audio = audio.float()
+        if self.config.peak_norm_floor is None:
+            return audio
+        peak = audio.abs().amax(dim=1, keepdim=True)
+        return audio / torch.clamp(peak, min=self.config.peak_norm_floor)
+
+
+class CnnAudio(TaggerNetwork):
+    """cnn-audio (Table 1): 1-D CNN on raw audio with a dense layer and a softmax head."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.extractor = AudioFeatures(config.audio, config.window_samples)
+        self.classifier = _dense_stack(
+            self.extractor.num_features, [config.audio.dense_units], config.num_classes, batch_norm=True
+        )
+        _init_like_keras(self)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """High-level features [B, F] (the input of the dense head)."""
+        return self.extractor(self.normalize(audio))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(audio))
+
+
+class CnnSpec(TaggerNetwork):
+    """cnn-spec (Table 2): 2-D CNN on the log-mel spectrogram with a dense layer and a softmax head."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.extractor = SpecFeatures(config)
+        self.classifier = _dense_stack(
+            self.extractor.num_features, [config.spec.dense_units], config.num_classes, batch_norm=True
+        )
+        _init_like_keras(self)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """High-level features [B, F] (the input of the dense head)."""
+        return self.extractor(self.normalize(audio))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(audio))
+
+
+class CnnComb(TaggerNetwork):
+    """cnn-comb: the two feature extractors joined by a dense head.
+
+    Train cnn-audio and cnn-spec first, move their extractors in with :meth:`from_branches`,
+    call :meth:`freeze_features`, and train only the head.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        self.audio_extractor = AudioFeatures(config.audio, config.window_samples)
+        self.spec_extractor = SpecFeatures(config)
+        self.head = _dense_stack(
+            self.audio_extractor.num_features + self.spec_extractor.num_features,
+            config.head_units,
+            config.num_classes,
+            batch_norm=config.head_batch_norm,
+        )
+        self.features_frozen = False
+        _init_like_keras(self)
+
+    @classmethod
+    def from_branches(cls, audio: CnnAudio, spec: CnnSpec, config: ModelConfig) -> CnnComb:
+        """A cnn-comb whose extractors are copies of the trained ``audio`` and ``spec`` extractors.
+
+        Raises:
+            ConfigError: if the branches were built with other extractor settings than ``config``.
+        """
+        for branch, name, keys in (
+            (audio, "audio", ("audio", "window_samples", "sample_rate_hz", "peak_norm_floor")),
+            (spec, "spec", ("spec", "mel", "spec_frames", "window_samples", "sample_rate_hz", "peak_norm_floor")),
+        ):
+            for key in keys:
+                if getattr(branch.config, key) != getattr(config, key):
+                    raise ConfigError(
+                        f"cnn-{name} branch was built with {key}={getattr(branch.config, key)!r}, "
+                        f"the cnn-comb config has {getattr(config, key)!r}"
+                    )
+        comb = cls(config)
+        comb.audio_extractor.load_state_dict(audio.extractor.state_dict())
+        comb.spec_extractor.load_state_dict(spec.extractor.state_dict())
+        return comb
+
+    def freeze_features(self) -> None:
+        """Stop training the extractors: no gradients, BatchNorm statistics kept (eval mode)."""
+        self.features_frozen = True
+        for extractor in (self.audio_extractor, self.spec_extractor):
+            extractor.requires_grad_(False)
+            extractor.eval()
+
+    def train(self, mode: bool = True) -> CnnComb:
+        super().train(mode)
+        if self.features_frozen:
+            self.audio_extractor.eval()
+            self.spec_extractor.eval()
+        return self
+
+    def forward(self, audio: torch.Tensor, zero_branch: str | None = None) -> torch.Tensor:
+        """Logits [B, C] for raw audio [B, N].
+
+        Args:
+            audio: raw audio, float32 [B, window_samples].
+            zero_branch: ``None`` (default) for normal use; ``"audio"`` sets the raw-audio input
+                to zero and ``"spec"`` the spectrogram input, the ablation of the workshop
+                paper's Figure 2.
+        """
+        if zero_branch not in (None, "audio", "spec"):
+            raise ValueError(f"zero_branch must be None, 'audio' or 'spec', not {zero_branch!r}")
+        audio = self.normalize(audio)
+        spectrogram = self.spec_extractor.spectrogram(audio)
+        if zero_branch == "spec":
+            spectrogram = torch.zeros_like(spectrogram)
+        if zero_branch == "audio":
+            audio = torch.zeros_like(audio)
+        joined = torch.cat([self.audio_extractor(audio), self.spec_extractor.convolve(spectrogram)], dim=1)
+        return self.head(joined)
+
+
+_NETWORKS: dict[str, type[TaggerNetwork]] = {"audio": CnnAudio, "spec": CnnSpec, "comb": CnnComb}
+
+
+def build_network(config: ModelConfig) -> TaggerNetwork:
+    """A freshly initialised network of ``config.kind`` ("audio", "spec" or "comb")."""
+    return _NETWORKS[config.kind](config)
+
+
+def count_parameters(network: nn.Module, keras_style: bool = True) -> int:
+    """Number of parameters of ``network``.
+
+    Args:
+        network: any torch module.
+        keras_style: also count BatchNorm running means and variances (default true), as Keras'
+            ``model.count_params()`` does, which is how the papers count; false counts only
+            ``network.parameters()``.
+    """
+    total = sum(p.numel() for p in network.parameters())
+    if keras_style:
+        for module in network.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.running_mean is not None:
+                total += module.running_mean.numel() + module.running_var.numel()
+    return total

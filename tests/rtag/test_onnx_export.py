@@ -1,0 +1,79 @@
+"""ONNX export: the graph from raw audio to probabilities matches torch, and carries metadata."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+
+from rtag.bundle import save_bundle
+from rtag.cli import main
+from rtag.config import ModelConfig, load_yaml
+from rtag.labels import FSDKAGGLE2018_LABELS
+from rtag.model import TaggerModel
+from rtag.networks import build_network
+from rtag.onnx_export import export_onnx, read_onnx_metadata
+from tests.conftest import CONFIGS
+
+# float32 graphs computed in a different order: probabilities agree to well below 1e-5
+PARITY_ATOL = 1e-5
+
+
+def trained_looking_model(name: str) -> TaggerModel:
+    """A model of the given config whose BatchNorm statistics have moved off their defaults."""
+    config = load_yaml(CONFIGS / "model" / f"{name}.yaml", ModelConfig)
+    torch.manual_seed(3)
+    network = build_network(config).train()
+    with torch.no_grad():
+        network(0.1 * torch.randn(8, config.window_samples))
+    return TaggerModel.from_network(network.eval(), config, FSDKAGGLE2018_LABELS, hop_samples=51200, device="cpu")
+
+
+@pytest.mark.parametrize("name", ["comb_tiny", "comb_2s"])
+def test_onnx_runtime_matches_torch_on_real_audio(
+    tmp_path: Path, name: str, real_data: Path, real_manifest: list[dict[str, str]]
+) -> None:
+    from rtag.audio_io import load_audio
+    from rtag.tta import tta_inputs
+
+    model = trained_looking_model(name)
+    path = export_onnx(model, tmp_path / f"{name}.onnx")
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    clip = load_audio(real_data / real_manifest[0]["path"])
+    windows = tta_inputs(clip, model.window_samples, model.window_samples // 2)[:3]
+    got = session.run(["probabilities"], {"audio": windows})[0]
+    assert got.shape == (len(windows), 41)
+    assert np.abs(got - model.predict(windows)).max() < PARITY_ATOL
+
+
+def test_metadata_carries_labels_and_audio_parameters(tmp_path: Path) -> None:
+    model = trained_looking_model("comb_tiny")
+    facts = read_onnx_metadata(export_onnx(model, tmp_path / "m.onnx"))
+    assert json.loads(facts["labels"]) == list(FSDKAGGLE2018_LABELS)
+    assert (int(facts["sample_rate_hz"]), int(facts["window_samples"]), int(facts["hop_samples"])) == (
+        44100,
+        22050,
+        51200,
+    )
+    assert json.loads(facts["config"])["kind"] == "comb"
+
+
+def test_reading_metadata_of_a_foreign_file_names_it(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\xff" * 64)
+    with pytest.raises(ValueError, match=r"junk\.onnx"):
+        read_onnx_metadata(junk)
+
+
+def test_export_command_writes_a_loadable_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = trained_looking_model("comb_tiny")
+    bundle = save_bundle(tmp_path / "m.rtag", model.network, model.config, model.labels, hop_samples=11025)
+    out = tmp_path / "m.onnx"
+    assert main(["export", str(bundle), "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert int(read_onnx_metadata(out)["hop_samples"]) == 11025
+    ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])

@@ -1,0 +1,63 @@
+"""The papers' test-time crops and padded positions, and the geometric mean."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rtag.tta import geometric_mean, tta_inputs, tta_offsets
+
+
+@given(
+    length=st.integers(1, 5000),
+    window=st.integers(1, 2000),
+    step=st.integers(1, 700),
+)
+def test_offsets_cover_the_clip_every_step_and_end_flush(length: int, window: int, step: int) -> None:
+    offsets = tta_offsets(length, window, step)
+    span = abs(length - window)
+    assert offsets[0] == 0 and offsets[-1] == span
+    gaps = np.diff(offsets)
+    assert np.all(gaps > 0) and np.all(gaps <= step)
+    assert np.all(gaps[:-1] == step)
+
+
+@given(length=st.integers(1, 3000), window=st.integers(1, 1500), step=st.integers(1, 500))
+def test_every_input_holds_the_clip_or_a_crop_of_it(length: int, window: int, step: int) -> None:
+    clip = np.arange(1, length + 1, dtype=np.float32)
+    inputs = tta_inputs(clip, window, step)
+    assert inputs.shape == (len(tta_offsets(length, window, step)), window)
+    for offset, row in zip(tta_offsets(length, window, step), inputs):
+        if length >= window:
+            assert np.array_equal(row, clip[offset : offset + window])
+        else:
+            assert np.array_equal(row[offset : offset + length], clip)
+            assert not row[:offset].any() and not row[offset + length :].any()
+
+
+def test_two_second_model_crops_a_three_second_clip_as_the_papers_do() -> None:
+    offsets = tta_offsets(132300, 88200, 5120)
+    assert offsets[:3].tolist() == [0, 5120, 10240]
+    assert offsets[-1] == 132300 - 88200
+    assert len(offsets) == 10  # nine full steps and the last crop flush with the end
+    assert tta_offsets(132300, 88200, 51200).tolist() == [0, 44100]
+
+
+def test_geometric_mean_is_renormalised_and_lets_no_single_zero_veto() -> None:
+    probs = np.array([[0.5, 0.5, 0.0], [0.9, 0.1, 0.0], [0.0, 0.5, 0.5]])
+    combined = geometric_mean(probs, axis=0)
+    assert combined.sum() == pytest.approx(1.0, abs=1e-6)
+    expected = np.exp(np.log(np.clip(probs, 1e-7, 1)).mean(axis=0))
+    assert np.allclose(combined, expected / expected.sum(), atol=1e-6)
+    assert combined.argmax() == 1
+
+
+def test_invalid_arguments_are_rejected() -> None:
+    with pytest.raises(ValueError):
+        tta_offsets(0, 10, 5)
+    with pytest.raises(ValueError):
+        tta_offsets(10, 10, 0)
+    with pytest.raises(ValueError, match="1-D"):
+        tta_inputs(np.zeros((2, 10), dtype=np.float32), 10, 5)
