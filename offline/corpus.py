@@ -23,11 +23,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 from offline.corpus_build import REAL_DIR, RENDER_DIR, add_real_clips, plan_renders, render_all
-from offline.corpus_config import CorpusConfig, CorpusConfigError, load_corpus_config
+from offline.corpus_config import CorpusConfig
 from offline.corpus_fonts import FontError, font_provenance, read_inventory
 from offline.corpus_manifest import assign_folds, summarise, write_manifest, write_summary
 from offline.corpus_real import RealDataError, find_real_data, read_real_manifest, split_real_clips
 from offline.corpus_recipes import RECIPES
+from rtag.config import ConfigError, load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "corpus" / "default.yaml"
@@ -62,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``build-corpus``; 0 on success, 1 when clips failed to render, 2 on bad input."""
     try:
-        config = load_corpus_config(args.config, args.overrides)
+        config = load_yaml(args.config, CorpusConfig, args.overrides)
         if args.demo is not None:
             from offline.corpus_demo import write_demo
 
@@ -71,13 +72,13 @@ def run(args: argparse.Namespace) -> int:
                   f"{', '.join(str(event['label']) for event in timeline)})")
             return 0
         if args.out is None:
-            raise CorpusConfigError("--out is required to build a corpus")
+            raise ConfigError("--out is required to build a corpus")
         real_dir = None if args.no_real else find_real_data(args.real_data, REPO_ROOT)
         if real_dir is None and not args.no_real:
             print("notice: no real-data folder found (--real-data, $RTAG_REAL_DATA, <repo>/../shared/data/real); "
                   "building from renders only", file=sys.stderr)
         failures = build_corpus(config, args.out, real_dir, force=args.force)
-    except (CorpusConfigError, FontError, RealDataError, ValueError, FileExistsError) as error:
+    except (ConfigError, FontError, RealDataError, ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for failure in failures:

@@ -1,18 +1,13 @@
 """Configuration of the corpus builder (``python -m offline build-corpus``).
 
 Every field has a default, so ``CorpusConfig()`` is the default corpus; ``configs/corpus/default.yaml``
-spells the same values out. Ranges are ``(low, high)`` pairs.
+spells the same values out and is read with ``rtag.config.load_yaml(path, CorpusConfig, overrides)``.
+Ranges are ``(low, high)`` pairs.
 """
 
 from __future__ import annotations
 
-import typing
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, is_dataclass
-from pathlib import Path
-from typing import Any
-
-import yaml
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -131,66 +126,31 @@ class CorpusConfig:
     workers: int = 2
 
 
-def load_corpus_config(path: str | Path, overrides: Sequence[str] = ()) -> CorpusConfig:
-    """Read a ``CorpusConfig`` from YAML, then apply ``key=value`` overrides.
-
-    path: YAML file whose top-level keys are ``CorpusConfig`` fields.
-    overrides: strings like ``"train_clips_per_class=10"`` or ``"effects.noise_probability=0"``;
-        the value is parsed with ``yaml.safe_load``.
-    Raises ``CorpusConfigError`` naming the file and the dotted key for an unknown key or a wrong type.
-    """
-    source = str(path)
-    try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except (OSError, yaml.YAMLError) as error:
-        raise CorpusConfigError(f"{source}: cannot read config: {error}") from error
-    if not isinstance(data, dict):
-        raise CorpusConfigError(f"{source}: top level must be a mapping")
-    for override in overrides:
-        key, sep, raw = override.partition("=")
-        if not sep:
-            raise CorpusConfigError(f"{source}: override {override!r} is not key=value")
-        node = data
-        *parents, leaf = key.strip().split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = yaml.safe_load(raw)
-    return _build(CorpusConfig, data, source, "")
-
-
-class CorpusConfigError(ValueError):
-    """A corpus config file or override is invalid; the message names the file and the key."""
-
-
-def _build(cls: type, data: Any, source: str, prefix: str) -> Any:
-    if not isinstance(data, Mapping):
-        raise CorpusConfigError(f"{source}: '{prefix or cls.__name__}' must be a mapping")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in fields(cls)}
-    kwargs: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if key not in names:
-            raise CorpusConfigError(f"{source}: unknown key '{dotted}'")
-        kwargs[key] = _convert(hints[key], value, source, dotted)
-    return cls(**kwargs)
-
-
-def _convert(hint: Any, value: Any, source: str, dotted: str) -> Any:
-    origin = typing.get_origin(hint)
-    if is_dataclass(hint):
-        return _build(hint, value, source, dotted + ".")
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise CorpusConfigError(f"{source}: '{dotted}' must be a list")
-        args = typing.get_args(hint)
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, source, f"{dotted}[{i}]") for i, v in enumerate(value))
-        if len(args) != len(value):
-            raise CorpusConfigError(f"{source}: '{dotted}' must have {len(args)} items")
-        return tuple(_convert(a, v, source, f"{dotted}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise CorpusConfigError(f"{source}: '{dotted}' must be {hint.__name__}, got {value!r}")
-    return value
+    def __post_init__(self) -> None:
+        """Refuse values that cannot describe a corpus; the message names the field."""
+        low_s, high_s = self.length_s_range
+        if not 0.1 <= low_s <= high_s:
+            raise ValueError(f"length_s_range: need 0.1 <= low <= high, got {self.length_s_range}")
+        for name in ("train_clips_per_class", "heldout_clips_per_class"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.real_heldout_fraction <= 1.0:
+            raise ValueError(f"real_heldout_fraction: must be in [0, 1], got {self.real_heldout_fraction}")
+        if self.folds < 1 or self.workers < 1:
+            raise ValueError(f"folds and workers: must be >= 1, got {self.folds} and {self.workers}")
+        names = [font.name for font in self.fonts]
+        if len(set(names)) != len(names):
+            raise ValueError(f"fonts: names must be unique, got {names}")
+        for font in self.fonts:
+            if font.split not in ("train", "heldout"):
+                raise ValueError(f"fonts.{font.name}.split: must be 'train' or 'heldout', got {font.split!r}")
+        effects = self.effects
+        for name in ("reverb_probability", "noise_probability", "real_noise_probability"):
+            if not 0.0 <= getattr(effects, name) <= 1.0:
+                raise ValueError(f"effects.{name}: must be in [0, 1], got {getattr(effects, name)}")
+        for name in ("peak_dbfs_range", "reverb_rt60_s_range", "reverb_wet_range", "noise_snr_db_range"):
+            low, high = getattr(effects, name)
+            if low > high:
+                raise ValueError(f"effects.{name}: low > high in {(low, high)}")
+        if effects.peak_dbfs_range[1] > 0.0 or effects.reverb_rt60_s_range[0] <= 0.0:
+            raise ValueError("effects: peak_dbfs_range must stay <= 0 dBFS and reverb_rt60_s_range > 0 s")

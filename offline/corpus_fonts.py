@@ -10,6 +10,7 @@ import hashlib
 import shutil
 import struct
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,6 +64,17 @@ def check_font(font: FontConfig) -> None:
         raise FontError(f"font {font.name!r}: renderer '{program}' is not installed (apt-get install {program})")
     if not Path(font.path).is_file():
         raise FontError(f"font {font.name!r}: file not found: {font.path}")
+
+
+def missing_requirements(fonts: Sequence[FontConfig]) -> list[str]:
+    """One message per font whose file or renderer program is missing (empty when all are there)."""
+    messages = []
+    for font in fonts:
+        try:
+            check_font(font)
+        except FontError as error:
+            messages.append(str(error))
+    return messages
 
 
 def read_inventory(font: FontConfig) -> FontInventory:

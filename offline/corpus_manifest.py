@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -34,9 +35,12 @@ def assign_folds(rows: Sequence[Row], folds: int, seed: int) -> dict[str, int]:
         return {row.path: 0 for row in train}
     splitter = StratifiedGroupKFold(n_splits=splits, shuffle=True, random_state=seed)
     assignment: dict[str, int] = {}
-    for fold, (_, test_index) in enumerate(splitter.split(np.zeros(len(train)), labels, groups)):
-        for i in test_index:
-            assignment[train[i].path] = fold
+    with warnings.catch_warnings():
+        # a label with fewer clips (or sources) than folds is simply absent from some folds
+        warnings.filterwarnings("ignore", message="The least populated class", category=UserWarning)
+        for fold, (_, test_index) in enumerate(splitter.split(np.zeros(len(train)), labels, groups)):
+            for i in test_index:
+                assignment[train[i].path] = fold
     return assignment
 
 
