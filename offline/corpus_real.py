@@ -3,7 +3,11 @@
 A *recording source* is the finest unit that may share a microphone, room, performer or
 instrument with another clip:
 
-    esc50           the Freesound recording an excerpt was cut from (``esc50_4-182395-A-0`` -> 182395)
+    esc50           the Freesound uploader, read from ``ESC50_ATTRIBUTION.txt`` ("... by ramagochi [CC-BY]"),
+                    because one uploader's recordings share equipment and often a session (two
+                    Fireworks recordings, Freesound 119647 and 119648, are by one uploader); without
+                    that file, the Freesound recording an excerpt was cut from
+                    (``esc50_4-182395-A-0`` -> 182395)
     weresax         the microphone (``..._cnd.wav`` condenser, ``..._dnm.wav`` dynamic)
     drum-samples    the kit folder (``drum-samples/Kit3/kick.mp3`` -> Kit3)
     anything else   the whole source (one instrument, one session: jrhodes, body_percussion)
@@ -27,7 +31,9 @@ REAL_DATA_ENV = "RTAG_REAL_DATA"
 
 REQUIRED_COLUMNS = ("path", "label", "quality", "source", "license")
 
+ESC50_ATTRIBUTION = "ESC50_ATTRIBUTION.txt"
 _ESC50_NAME = re.compile(r"esc50_\d+-(\d+)-[A-Z]-\d+")
+_ESC50_CREDIT = re.compile(r"^(\S+) <- .* by (.+?) \[[^\]]*\]\s*$")
 _WERESAX_MIC = re.compile(r"_(cnd|dnm)\.\w+$")
 _DRUM_KIT = re.compile(r"drum-samples/([^/]+)/")
 
@@ -64,8 +70,25 @@ def find_real_data(explicit: str | Path | None, repo_root: Path) -> Path | None:
     return next((folder for folder in candidates if (folder / "manifest.csv").is_file()), None)
 
 
-def recording_source(source: str, relative_path: str, original: str) -> str:
-    """Recording-source id of one clip (see module docstring)."""
+def read_esc50_uploaders(folder: Path) -> dict[str, str]:
+    """Clip path (relative to ``folder``) -> Freesound uploader, from ``ESC50_ATTRIBUTION.txt``;
+    empty when the file is absent."""
+    credits = folder / ESC50_ATTRIBUTION
+    if not credits.is_file():
+        return {}
+    uploaders = {}
+    for line in credits.read_text(encoding="utf-8").splitlines():
+        match = _ESC50_CREDIT.match(line.strip())
+        if match:
+            uploaders[match.group(1)] = match.group(2).strip()
+    return uploaders
+
+
+def recording_source(source: str, relative_path: str, original: str, uploader: str | None = None) -> str:
+    """Recording-source id of one clip (see module docstring); ``uploader`` is the Freesound
+    uploader of an ESC-50 clip where known."""
+    if source == "esc50" and uploader:
+        return f"esc50/{uploader}"
     if source == "esc50":
         match = _ESC50_NAME.search(relative_path)
         if match:
@@ -84,6 +107,7 @@ def recording_source(source: str, relative_path: str, original: str) -> str:
 def read_real_manifest(folder: Path) -> list[RealClip]:
     """Read ``folder/manifest.csv``; raise ``RealDataError`` for a missing column or file."""
     manifest = folder / "manifest.csv"
+    uploaders = read_esc50_uploaders(folder)
     with open(manifest, newline="") as handle:
         reader = csv.DictReader(handle)
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
@@ -94,7 +118,8 @@ def read_real_manifest(folder: Path) -> list[RealClip]:
             path = folder / row["path"]
             if not path.is_file():
                 raise RealDataError(f"{manifest}:{row_number}: file not found: {path}")
-            source = recording_source(row["source"], row["path"], row.get("original") or "")
+            source = recording_source(row["source"], row["path"], row.get("original") or "",
+                                      uploaders.get(row["path"]))
             clips.append(RealClip(path, row["label"], row["quality"], source, row["license"]))
     return clips
 

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from offline.corpus_real import RealClip, read_real_manifest, recording_source, split_real_clips
 
 
-def test_recording_source_uses_freesound_id_microphone_and_kit() -> None:
+def test_recording_source_uses_uploader_microphone_and_kit() -> None:
+    assert recording_source("esc50", "clips/esc50_4-182395-A-0.flac", "", "pgonsilva") == "esc50/pgonsilva"
     assert recording_source("esc50", "clips/esc50_4-182395-A-0.flac", "") == "esc50/182395"
     assert recording_source("weresax", "clips/weresax_x.flac",
                             "sfzinstruments+karoryfer.weresax:Samples/alto/db2_f_rr1_cnd.wav") == "weresax/cnd"
@@ -68,3 +69,6 @@ def test_the_shared_real_manifest_reads_with_source_ids(real_data: Path) -> None
     sources = Counter(clip.source.split("/")[0] for clip in clips)
     assert sources["esc50"] == 161 and sources["weresax"] == 64
     assert {clip.source for clip in clips if clip.label == "Saxophone"} == {"weresax/cnd", "weresax/dnm"}
+    # two Fireworks recordings (Freesound 119647, 119648) share an uploader, so one source
+    assert {clip.source for clip in clips if clip.label == "Fireworks"} == {"esc50/ramagochi"}
+    assert not any(clip.source[len("esc50/"):].isdigit() for clip in clips if clip.source.startswith("esc50/"))
