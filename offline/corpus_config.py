@@ -36,7 +36,7 @@ DEFAULT_FONTS: tuple[FontConfig, ...] = (
         backend="fluidsynth",
         path="/usr/share/sounds/sf2/FluidR3_GM.sf2",
         split="train",
-        license="MIT (Fluid R3 GM, Frank Wen; Debian fluid-soundfont-gm)",
+        license="MIT (Fluid R3 GM by Frank Wen; Debian fluid-soundfont-gm)",
     ),
     FontConfig(
         name="freepats",
@@ -50,7 +50,7 @@ DEFAULT_FONTS: tuple[FontConfig, ...] = (
         backend="fluidsynth",
         path="/usr/share/sounds/sf2/TimGM6mb.sf2",
         split="heldout",
-        license="GPL-2 (TimGM6mb, Tim Brechbill; Debian timgm6mb-soundfont)",
+        license="GPL-2 (TimGM6mb by Tim Brechbill; Debian timgm6mb-soundfont)",
     ),
 )
 
