@@ -19,6 +19,7 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -87,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, force: bool = False,
-                 log=print) -> list[str]:
+                 log: Callable[[str], object] = print) -> list[str]:
     """Build the corpus described by ``config`` into ``out_dir``.
 
     real_dir: real-data folder (with manifest.csv), or None to use renders only.
