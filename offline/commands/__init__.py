@@ -1,0 +1,1 @@
+"""Sub-commands of ``python -m offline``; each module has ``register(subparsers)`` and ``run(args)``."""

@@ -1,0 +1,260 @@
+"""Experiment configuration of the offline pipeline: data, augmentation, training, prediction.
+
+One YAML file in ``configs/train/`` describes one experiment (for example the 2 s models of
+Table 3). Its ``model_file`` key names a model config in ``configs/model/`` (relative to the
+YAML file); keys under ``model:`` in the experiment file override that model config. Every key
+can be overridden from the command line with ``--set train.epochs=3``. The resolved config
+(``model_file`` merged in, overrides applied) is what :func:`resolved_dict` returns and what is
+written beside every checkpoint, so a run directory always says exactly what produced it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from offline.checkpoint import atomic_write_bytes
+from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, to_dict
+
+__all__ = [
+    "AugmentConfig",
+    "DataConfig",
+    "ExperimentConfig",
+    "PredictConfig",
+    "TrainConfig",
+    "STAGES",
+    "load_experiment",
+    "resolved_dict",
+    "save_resolved",
+]
+
+STAGES: tuple[str, ...] = ("audio", "spec", "comb")
+LAYOUTS: tuple[str, ...] = ("fsdkaggle2018", "kaggle", "manifest")
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """Where the clips are and how they are prepared.
+
+    Attributes:
+        layout: ``"fsdkaggle2018"`` (the Zenodo release: ``FSDKaggle2018.meta/`` and
+            ``FSDKaggle2018.audio_{train,test}/``), ``"kaggle"`` (``train.csv``, ``audio_train/``,
+            optional ``sample_submission.csv`` and ``audio_test/``) or ``"manifest"`` (a CSV with
+            ``path,label[,fold][,split][,usage]``).
+        root: the dataset folder, or for ``"manifest"`` the CSV file (default ``"data/FSDKaggle2018"``).
+        cache_dir: where ``prepare`` writes trimmed audio and the clip index (default
+            ``"runs/cache/FSDKaggle2018"``).
+        trim_top_db: leading and trailing audio quieter than this many dB below the clip's peak
+            is cut (default 40, the papers' value); ``None`` keeps clips whole.
+        verified_only: train only on clips whose label was manually verified (default false,
+            as in the papers; only the FSDKaggle2018 and Kaggle layouts carry the flag).
+    """
+
+    layout: str = "fsdkaggle2018"
+    root: str = "data/FSDKaggle2018"
+    cache_dir: str = "runs/cache/FSDKaggle2018"
+    trim_top_db: float | None = 40.0
+    verified_only: bool = False
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"data.layout must be one of {', '.join(LAYOUTS)}, not {self.layout!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AugmentConfig:
+    """On-the-fly augmentation of training examples (applied to raw audio; the log-mel input is
+    computed from it inside the network, so both inputs always see the same augmentation).
+
+    Attributes:
+        time_shift_prob: probability of a uniformly random circular time shift of a clip before
+            it is cropped or padded (default 1.0).
+        pad_replication: a short clip that fits ``n`` times into the window appears ``k`` times,
+            ``k`` uniform in 1..n, with random zero gaps before, between and after (default true,
+            as in the papers); false places one copy at a uniformly random offset.
+        same_class_mix_prob: probability that an example is a weighted sum of clips of its own
+            class (default 0.25); the target stays one-hot.
+        diff_class_mix_prob: probability that an example is a weighted sum of clips of different
+            classes (default 0.25); the target holds the weights.
+        max_mix_clips: most clips in one mixture; the number is uniform in 2..max (default 2).
+        mix_weight_alpha: the mixing weights are drawn from a symmetric Dirichlet with this
+            concentration (default 1.0, uniform on the simplex); they always sum to one.
+    """
+
+    time_shift_prob: float = 1.0
+    pad_replication: bool = True
+    same_class_mix_prob: float = 0.25
+    diff_class_mix_prob: float = 0.25
+    max_mix_clips: int = 2
+    mix_weight_alpha: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("time_shift_prob", "same_class_mix_prob", "diff_class_mix_prob"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ConfigError(f"augment.{name} must lie in [0, 1], not {value}")
+        if self.same_class_mix_prob + self.diff_class_mix_prob > 1.0:
+            raise ConfigError("augment.same_class_mix_prob + augment.diff_class_mix_prob must not exceed 1")
+        if self.max_mix_clips < 2:
+            raise ConfigError(f"augment.max_mix_clips must be at least 2, not {self.max_mix_clips}")
+        if self.mix_weight_alpha <= 0:
+            raise ConfigError(f"augment.mix_weight_alpha must be positive, not {self.mix_weight_alpha}")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe (workshop paper, section 2.5).
+
+    Attributes:
+        stages: stages to run, in order (default audio, spec, comb); comb needs the audio and
+            spec models of the same fold.
+        num_folds: stratified folds; each fold model validates on one fold (default 5).
+        folds: which folds to train (default ``None``: all).
+        epochs: most epochs per stage and fold (default 300).
+        patience_epochs: stop after this many epochs without a lower validation loss (default 35).
+        batch_size: examples per step and process (default 32).
+        lr: Adam learning rate, fixed (default 1e-3).
+        class_weighted: weight the loss by inverse class frequency (default true).
+        precision: ``"fp32"``, ``"bf16"`` (autocast on CPU or CUDA) or ``"fp16"`` (CUDA AMP
+            with a gradient scaler) (default ``"fp32"``).
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"`` (default ``"auto"``).
+        num_workers: data-loader worker processes per training process (default 4).
+        seed: seed of folds, augmentation, shuffling and initialisation (default 0).
+        progress: show tqdm progress bars (default true).
+    """
+
+    stages: tuple[str, ...] = STAGES
+    num_folds: int = 5
+    folds: tuple[int, ...] | None = None
+    epochs: int = 300
+    patience_epochs: int = 35
+    batch_size: int = 32
+    lr: float = 1e-3
+    class_weighted: bool = True
+    precision: str = "fp32"
+    device: str = "auto"
+    num_workers: int = 4
+    seed: int = 0
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for stage in self.stages:
+            if stage not in STAGES:
+                raise ConfigError(f"train.stages: unknown stage {stage!r} (known: {', '.join(STAGES)})")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"train.precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
+        if self.num_folds < 2:
+            raise ConfigError(f"train.num_folds must be at least 2, not {self.num_folds}")
+        for fold in self.folds or ():
+            if not 0 <= fold < self.num_folds:
+                raise ConfigError(f"train.folds: fold {fold} outside 0..{self.num_folds - 1}")
+        for name in ("epochs", "patience_epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, not {getattr(self, name)}")
+
+    @property
+    def fold_ids(self) -> tuple[int, ...]:
+        """The folds this run trains."""
+        return tuple(range(self.num_folds)) if self.folds is None else self.folds
+
+
+@dataclasses.dataclass(frozen=True)
+class PredictConfig:
+    """The papers' test-time procedure.
+
+    Attributes:
+        step_samples: step between crops of long clips and padded positions of short clips
+            (default 5120, about 0.12 s; the technical report's efficient mode uses 51200).
+        batch_size: inputs per forward pass (default 64).
+        folds: fold models combined by geometric mean (default ``None``: all trained folds).
+    """
+
+    step_samples: int = 5120
+    batch_size: int = 64
+    folds: tuple[int, ...] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """One experiment: a model size trained in three stages over stratified folds.
+
+    Attributes:
+        name: a short name, used in reports (default ``"experiment"``).
+        run_dir: folder of checkpoints, logs, predictions and reports (default ``"runs/experiment"``).
+        data, model, augment, train, predict: see the respective classes. ``model.num_classes``
+            is set from the data's label vocabulary when training starts.
+    """
+
+    name: str = "experiment"
+    run_dir: str = "runs/experiment"
+    data: DataConfig = dataclasses.field(default_factory=DataConfig)
+    model: ModelConfig = dataclasses.field(default_factory=ModelConfig)
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    predict: PredictConfig = dataclasses.field(default_factory=PredictConfig)
+
+
+def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep-merge two mappings; values of ``top`` win."""
+    merged: dict[str, Any] = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml_mapping(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return dict(data)
+
+
+def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Load an experiment YAML, merging its ``model_file`` and applying ``key=value`` overrides.
+
+    Args:
+        path: the experiment YAML (``configs/train/*.yaml``) or a resolved ``config.yaml`` from a
+            run directory.
+        overrides: ``"train.epochs=3"``-style overrides, applied before ``model_file`` is
+            merged, so ``model.*`` overrides win over the model file too.
+
+    Raises:
+        ConfigError: on a missing file, invalid YAML, an unknown key or a wrong type; the message
+            names the file and the dotted key.
+    """
+    path = Path(path)
+    data = apply_overrides(_read_yaml_mapping(path), overrides, str(path))
+    model_file = data.pop("model_file", None)
+    if model_file is not None:
+        if not isinstance(model_file, str):
+            raise ConfigError(f"{path}: key 'model_file' expects a path, got {model_file!r}")
+        model_path = (path.parent / model_file).resolve()
+        model_data = _read_yaml_mapping(model_path)
+        data["model"] = _merge(model_data, data.get("model") or {})
+    return from_dict(ExperimentConfig, data, source=str(path))
+
+
+def resolved_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The fully resolved config as plain data (what checkpoints store)."""
+    return to_dict(cfg)
+
+
+def save_resolved(cfg: ExperimentConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML to ``path`` (atomically) and return the path."""
+    text = yaml.safe_dump(resolved_dict(cfg), sort_keys=False)
+    return atomic_write_bytes(Path(path), text.encode("utf-8"))

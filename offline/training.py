@@ -1,0 +1,460 @@
+"""Training: three stages over stratified folds, resumable, single- or multi-process.
+
+The recipe of the workshop paper (section 2.5): Adam with a fixed learning rate of 1e-3, batches
+of 32, at most 300 epochs, early stopping when the validation loss has not improved for 35
+epochs, categorical cross-entropy weighted by inverse class frequency (with soft targets for
+mixed examples). Stage ``audio`` trains cnn-audio and stage ``spec`` trains cnn-spec from scratch;
+stage ``comb`` moves the best weights of both (same fold) into cnn-comb, freezes them and trains
+only the new dense head. The weights of the epoch with the lowest validation loss are the fold's
+model (``best.pt``).
+
+Every epoch ends with an atomic ``last.pt`` holding the model, optimizer, gradient scaler,
+epoch, early-stopping state, RNG states and the metrics history, so a killed run continues where
+it stopped (run the same command again). Examples are a pure function of
+``(seed, epoch, clip)``, so a resumed run sees the same data as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import io
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
+from offline.augment import Augmenter
+from offline.checkpoint import (
+    atomic_write_bytes,
+    capture_rng_state,
+    load_checkpoint,
+    restore_rng_state,
+    save_checkpoint,
+)
+from offline.config import ExperimentConfig, resolved_dict, save_resolved
+from offline.distributed import DistributedContext, init_distributed
+from offline.folds import assign_folds
+from offline.metrics import mean_average_precision_at_k, top_k
+from offline.preprocess import CachedClip, load_index
+from offline.run_layout import RunLayout
+from rtag.config import ModelConfig, from_dict
+from rtag.networks import CnnAudio, CnnComb, CnnSpec, TaggerNetwork, build_network
+
+__all__ = [
+    "CachedAudio",
+    "FoldResult",
+    "autocast_for",
+    "TrainingSet",
+    "ValidationSet",
+    "class_weights",
+    "load_stage_network",
+    "soft_cross_entropy",
+    "train_experiment",
+    "train_stage",
+    "training_clips",
+]
+
+log = logging.getLogger(__name__)
+
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_map3", "best_val_loss", "epochs_since_best", "seconds")
+VALIDATION_SEED_OFFSET = 1_000_003  # keeps validation crops apart from every training epoch's seeds
+
+
+@dataclasses.dataclass(frozen=True)
+class FoldResult:
+    """Outcome of one stage on one fold.
+
+    Attributes:
+        stage, fold: which model.
+        epochs: epochs trained so far in total.
+        best_epoch: epoch of the lowest validation loss.
+        best_val_loss, best_val_map3: validation metrics of that epoch.
+        stopped_early: true when the patience ran out.
+    """
+
+    stage: str
+    fold: int
+    epochs: int
+    best_epoch: int
+    best_val_loss: float
+    best_val_map3: float
+    stopped_early: bool
+
+
+class CachedAudio:
+    """Loads clip ``i`` from the prepare cache as a memory map (picklable for loader workers)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.paths = list(paths)
+
+    def __call__(self, index: int) -> np.ndarray:
+        return np.load(self.paths[index], mmap_mode="r")
+
+
+class TrainingSet(Dataset):
+    """Augmented training examples ``(audio[window], target[C])``; call :meth:`set_epoch` each epoch.
+
+    Args:
+        augmenter: builds the examples.
+        indices: clip indices (into the augmenter's clips) of this fold's training part.
+        seed: base seed; example ``i`` of epoch ``e`` uses the generator seeded ``(seed, e, clip)``.
+    """
+
+    def __init__(self, augmenter: Augmenter, indices: Sequence[int], seed: int) -> None:
+        self.augmenter = augmenter
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose augmentation draws the following items use."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clip = int(self.indices[item])
+        rng = np.random.default_rng((self.seed, self.epoch, clip))
+        audio, target = self.augmenter.example(clip, rng)
+        return torch.from_numpy(audio), torch.from_numpy(target)
+
+
+class ValidationSet(Dataset):
+    """Validation inputs: one fixed crop or padding per clip (the same in every epoch), one-hot
+    targets, no shift or mixing."""
+
+    def __init__(self, augmenter: Augmenter, indices: Sequence[int], seed: int) -> None:
+        self.augmenter = augmenter
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.seed = seed
+
+    def __len__(self) -> int:
+        return int(self.indices.shape[0])
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        clip = int(self.indices[item])
+        rng = np.random.default_rng((self.seed, VALIDATION_SEED_OFFSET, clip))
+        audio = self.augmenter.validation_window(clip, rng)
+        target = np.zeros(self.augmenter.num_classes, dtype=np.float32)
+        target[self.augmenter.class_ids[clip]] = 1.0
+        return torch.from_numpy(audio), torch.from_numpy(target)
+
+
+def class_weights(class_ids: Sequence[int], num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights ``N / (C * n_c)`` (mean 1 over a balanced set); a class absent
+    from ``class_ids`` gets weight 1."""
+    counts = np.bincount(np.asarray(class_ids, dtype=np.int64), minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over the batch of ``-sum_c w_c * t_c * log softmax(logits)_c``.
+
+    With one-hot targets this is Keras' categorical cross-entropy with ``class_weight``; with the
+    soft targets of different-class mixing each class's share is weighted by its own weight.
+    """
+    log_probs = F.log_softmax(logits.float(), dim=-1)
+    per_class = targets * log_probs
+    if weights is not None:
+        per_class = per_class * weights
+    return -per_class.sum(dim=-1).mean()
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager[Any]:
+    """The autocast context of ``precision``: none (fp32), bf16 on any device, fp16 on CUDA only."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if device.type != "cuda":
+        raise ValueError("train.precision 'fp16' needs CUDA; use 'bf16' on the CPU")
+    return torch.autocast("cuda", dtype=torch.float16)
+
+
+def _stage_config(cfg: ExperimentConfig, stage: str, num_classes: int) -> ModelConfig:
+    return dataclasses.replace(cfg.model, kind=stage, num_classes=num_classes)
+
+
+def _stage_experiment(cfg: ExperimentConfig, stage: str, num_classes: int) -> ExperimentConfig:
+    return dataclasses.replace(cfg, model=_stage_config(cfg, stage, num_classes))
+
+
+def load_stage_network(layout: RunLayout, stage: str, fold: int) -> tuple[TaggerNetwork, dict[str, Any]]:
+    """The best network of ``stage`` on ``fold`` (eval mode, CPU) and its checkpoint dict.
+
+    Raises:
+        FileNotFoundError: if that stage and fold have not been trained (names the file).
+    """
+    checkpoint = load_checkpoint(layout.best_checkpoint(stage, fold))
+    model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"], source=str(layout.best_checkpoint(stage, fold)))
+    network = build_network(model_cfg)
+    network.load_state_dict(checkpoint["model"])
+    return network.eval(), checkpoint
+
+
+def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold: int, num_classes: int) -> TaggerNetwork:
+    model_cfg = _stage_config(cfg, stage, num_classes)
+    torch.manual_seed(cfg.train.seed * 1000 + fold * 10 + ("audio", "spec", "comb").index(stage))
+    if stage != "comb":
+        return build_network(model_cfg)
+    audio, _ = load_stage_network(layout, "audio", fold)
+    spec, _ = load_stage_network(layout, "spec", fold)
+    if not isinstance(audio, CnnAudio) or not isinstance(spec, CnnSpec):
+        raise ValueError(f"{layout.root}: fold {fold} audio/spec checkpoints hold the wrong network kinds")
+    comb = CnnComb.from_branches(audio, spec, model_cfg)
+    comb.freeze_features()
+    return comb
+
+
+def _write_metrics(fold_dir: Path, history: Sequence[dict[str, float]]) -> None:
+    jsonl = "".join(json.dumps(row) + "\n" for row in history)
+    atomic_write_bytes(fold_dir / "metrics.jsonl", jsonl.encode("utf-8"))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_bytes(fold_dir / "metrics.csv", text.getvalue().encode("utf-8"))
+
+
+def _check_resumable(checkpoint: dict[str, Any], cfg: ExperimentConfig, path: Path) -> None:
+    saved = checkpoint["config"]
+    current = resolved_dict(cfg)
+    for section in ("model", "augment", "data"):
+        for key, value in current[section].items():
+            if (section, key) != ("data", "root") and saved[section].get(key) != value:
+                raise ValueError(
+                    f"{path}: cannot resume, '{section}.{key}' was {saved[section].get(key)!r} and is now "
+                    f"{value!r}; use another run_dir or restore the setting"
+                )
+
+
+def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    yield from tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
+
+
+@torch.no_grad()
+def _validate(
+    network: nn.Module,
+    loader: DataLoader,
+    weights: torch.Tensor,
+    labels: Sequence[str],
+    ctx: DistributedContext,
+    precision: str,
+) -> tuple[float, float]:
+    network.eval()
+    loss_sum, ap_sum, count = 0.0, 0.0, 0.0
+    for audio, target in loader:
+        audio, target = audio.to(ctx.device), target.to(ctx.device)
+        with autocast_for(ctx.device, precision):
+            logits = network(audio)
+        loss_sum += float(soft_cross_entropy(logits, target, weights)) * audio.shape[0]
+        predicted = top_k(logits.float().cpu().numpy(), labels, 3)
+        actual = [labels[i] for i in target.argmax(dim=1).cpu().tolist()]
+        ap_sum += mean_average_precision_at_k(predicted, actual) * audio.shape[0]
+        count += audio.shape[0]
+    loss_sum, ap_sum, count = ctx.all_reduce_sum([loss_sum, ap_sum, count])
+    return loss_sum / max(count, 1.0), ap_sum / max(count, 1.0)
+
+
+def train_stage(
+    cfg: ExperimentConfig,
+    stage: str,
+    fold: int,
+    clips: Sequence[CachedClip],
+    labels: Sequence[str],
+    folds: np.ndarray,
+    ctx: DistributedContext,
+) -> FoldResult:
+    """Train (or resume, or skip when finished) one stage on one fold.
+
+    Args:
+        cfg: the experiment config.
+        stage: ``"audio"``, ``"spec"`` or ``"comb"``.
+        fold: the validation fold; the other folds train.
+        clips: the training clips (in the order of ``folds``).
+        labels: class names in output order.
+        folds: fold of every clip.
+        ctx: the process's place in a distributed job.
+    """
+    layout = RunLayout(Path(cfg.run_dir))
+    stage_cfg = _stage_experiment(cfg, stage, len(labels))
+    fold_dir = layout.fold_dir(stage, fold)
+    last_path = layout.last_checkpoint(stage, fold)
+    label_index = {label: i for i, label in enumerate(labels)}
+    class_ids = np.array([label_index[c.label] for c in clips], dtype=np.int64)
+    train_idx = np.flatnonzero(folds != fold)
+    val_idx = np.flatnonzero(folds == fold)
+    if val_idx.size == 0 or train_idx.size == 0:
+        raise ValueError(f"fold {fold} leaves no training or no validation clips")
+
+    network = _initial_network(cfg, layout, stage, fold, len(labels)).to(ctx.device)
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16")
+    history: list[dict[str, float]] = []
+    best_val_loss, best_epoch, best_map3, since_best, start_epoch, stopped = math.inf, 0, 0.0, 0, 0, False
+
+    if last_path.exists():
+        state = load_checkpoint(last_path)
+        _check_resumable(state, stage_cfg, last_path)
+        network.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        restore_rng_state(state["rng"])
+        history = list(state["history"])
+        start_epoch, stopped = int(state["epoch"]), bool(state["stopped_early"])
+        best_val_loss, best_epoch = float(state["best_val_loss"]), int(state["best_epoch"])
+        best_map3, since_best = float(state["best_val_map3"]), int(state["epochs_since_best"])
+        if ctx.is_main:
+            log.info("%s fold %d: resuming after epoch %d", stage, fold, start_epoch)
+    if stopped or start_epoch >= cfg.train.epochs:
+        return FoldResult(stage, fold, start_epoch, best_epoch, best_val_loss, best_map3, stopped)
+
+    if ctx.is_main:
+        fold_dir.mkdir(parents=True, exist_ok=True)
+        save_resolved(stage_cfg, fold_dir / "config.yaml")
+    floor = cfg.model.peak_norm_floor if cfg.model.peak_norm_floor is not None else 1e-3
+    augmenter = Augmenter(
+        CachedAudio([c.cache_path for c in clips]), class_ids, len(labels), cfg.model.window_samples, cfg.augment, peak_floor=floor
+    )
+    train_set = TrainingSet(augmenter, train_idx, cfg.train.seed)
+    val_set = ValidationSet(augmenter, val_idx[ctx.rank :: ctx.world_size], cfg.train.seed)
+    sampler = DistributedSampler(
+        train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.train.seed, drop_last=True
+    )
+    loader_args: dict[str, Any] = {"num_workers": cfg.train.num_workers, "pin_memory": ctx.device.type == "cuda"}
+    drop_last = len(sampler) > cfg.train.batch_size
+    train_loader = DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=drop_last, **loader_args)
+    val_loader = DataLoader(val_set, batch_size=cfg.train.batch_size, shuffle=False, **loader_args)
+    weights = (
+        class_weights(class_ids[train_idx], len(labels)) if cfg.train.class_weighted else torch.ones(len(labels))
+    ).to(ctx.device)
+    model: nn.Module = network
+    if ctx.is_distributed:
+        model = DistributedDataParallel(network, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+    for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        train_set.set_epoch(epoch)
+        model.train()
+        loss_sum, seen = 0.0, 0
+        desc = f"{stage} fold {fold} epoch {epoch}"
+        for audio, target in _batches(train_loader, cfg.train.progress and ctx.is_main, desc):
+            audio, target = audio.to(ctx.device, non_blocking=True), target.to(ctx.device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast_for(ctx.device, cfg.train.precision):
+                logits = model(audio)
+            loss = soft_cross_entropy(logits, target, weights)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += float(loss.detach()) * audio.shape[0]
+            seen += audio.shape[0]
+        train_sum, train_seen = ctx.all_reduce_sum([loss_sum, float(seen)])
+        val_loss, val_map3 = _validate(network, val_loader, weights, labels, ctx, cfg.train.precision)
+        improved = val_loss < best_val_loss
+        if improved:
+            best_val_loss, best_epoch, best_map3, since_best = val_loss, epoch, val_map3, 0
+        else:
+            since_best += 1
+        stopped = since_best >= cfg.train.patience_epochs
+        history.append(
+            {
+                "epoch": epoch,
+                "train_loss": train_sum / max(train_seen, 1.0),
+                "val_loss": val_loss,
+                "val_map3": val_map3,
+                "best_val_loss": best_val_loss,
+                "epochs_since_best": since_best,
+                "seconds": time.perf_counter() - started,
+            }
+        )
+        if ctx.is_main:
+            resolved = resolved_dict(stage_cfg)
+            if improved:
+                save_checkpoint(
+                    layout.best_checkpoint(stage, fold),
+                    {"model": network.state_dict(), "config": resolved, "labels": list(labels), "stage": stage,
+                     "fold": fold, "epoch": epoch, "val_loss": val_loss, "val_map3": val_map3},
+                )
+            _write_metrics(fold_dir, history)
+            save_checkpoint(
+                last_path,
+                {"model": network.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                 "rng": capture_rng_state(), "epoch": epoch, "history": history, "best_val_loss": best_val_loss,
+                 "best_epoch": best_epoch, "best_val_map3": best_map3, "epochs_since_best": since_best,
+                 "stopped_early": stopped, "config": resolved, "labels": list(labels),
+                 "world_size": ctx.world_size},
+            )
+            tqdm.write(
+                f"{stage} fold {fold} epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, "
+                f"val loss {val_loss:.4f}, val mAP@3 {val_map3:.4f}{' *' if improved else ''}"
+            )
+        ctx.barrier()
+        if stopped:
+            break
+    return FoldResult(stage, fold, history[-1]["epoch"], best_epoch, best_val_loss, best_map3, stopped)
+
+
+def training_clips(cfg: ExperimentConfig) -> list[CachedClip]:
+    """The prepared training clips of ``cfg`` (manually verified ones only if configured)."""
+    clips = [c for c in load_index(cfg.data.cache_dir) if c.split == "train" and c.label is not None]
+    if cfg.data.verified_only:
+        clips = [c for c in clips if c.manually_verified]
+    if not clips:
+        raise ValueError(f"{cfg.data.cache_dir}: no labelled training clips in the prepared cache")
+    return clips
+
+
+def _write_run_files(layout: RunLayout, cfg: ExperimentConfig, labels: Sequence[str], clips: Sequence[CachedClip], folds: np.ndarray) -> None:
+    save_resolved(cfg, layout.config_path)
+    atomic_write_bytes(layout.labels_path, json.dumps(list(labels), indent=1).encode("utf-8"))
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(("clip_id", "label", "fold"))
+    writer.writerows((c.clip_id, c.label, int(f)) for c, f in zip(clips, folds))
+    atomic_write_bytes(layout.folds_path, text.getvalue().encode("utf-8"))
+
+
+def train_experiment(cfg: ExperimentConfig) -> list[FoldResult]:
+    """Run every configured stage on every configured fold (stage by stage), resuming as needed.
+
+    ``model.num_classes`` is set from the label vocabulary of the prepared training clips.
+    Under torchrun the work is shared by all processes; rank 0 writes the files.
+
+    Returns:
+        One :class:`FoldResult` per stage and fold.
+    """
+    ctx = init_distributed(cfg.train.device)
+    clips = training_clips(cfg)
+    labels = tuple(sorted({c.label for c in clips if c.label is not None}))
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=len(labels)))
+    folds = assign_folds([c.label for c in clips], cfg.train.num_folds, cfg.train.seed, [c.fold for c in clips])
+    layout = RunLayout(Path(cfg.run_dir))
+    if ctx.is_main:
+        layout.root.mkdir(parents=True, exist_ok=True)
+        if layout.labels_path.exists() and layout.read_labels() != labels:
+            raise ValueError(f"{layout.labels_path}: this run was trained on other classes; use another run_dir")
+        _write_run_files(layout, cfg, labels, clips, folds)
+    ctx.barrier()
+    results = []
+    for stage in cfg.train.stages:
+        for fold in cfg.train.fold_ids:
+            results.append(train_stage(cfg, stage, fold, clips, labels, folds, ctx))
+    return results

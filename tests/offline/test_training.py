@@ -1,0 +1,107 @@
+"""Training: the weighted soft-target loss, and a killed run that resumes where it stopped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from tiny_fsd import TINY_CONFIG, TinyDataset, tiny_overrides
+
+from offline.checkpoint import load_checkpoint
+from offline.config import ExperimentConfig, load_experiment
+from offline.datasets import read_dataset
+from offline.preprocess import prepare_cache
+from offline.training import class_weights, soft_cross_entropy, train_experiment
+
+
+def test_loss_with_one_hot_targets_is_keras_class_weighted_cross_entropy() -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4)
+    classes = torch.tensor([0, 1, 2, 3, 1, 1])
+    weights = class_weights(classes.numpy(), 4)
+    expected = (F.cross_entropy(logits, classes, reduction="none") * weights[classes]).mean()
+    assert soft_cross_entropy(logits, F.one_hot(classes, 4).float(), weights) == pytest.approx(float(expected))
+
+
+def test_soft_targets_weight_each_class_share() -> None:
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    target = torch.tensor([[0.3, 0.7, 0.0]])
+    log_probs = F.log_softmax(logits, dim=-1)[0]
+    weights = torch.tensor([2.0, 0.5, 1.0])
+    expected = -(0.3 * 2.0 * log_probs[0] + 0.7 * 0.5 * log_probs[1])
+    assert soft_cross_entropy(logits, target, weights) == pytest.approx(float(expected))
+
+
+def test_class_weights_are_inverse_frequency() -> None:
+    weights = class_weights(np.array([0, 0, 0, 1]), 3)
+    np.testing.assert_allclose(weights.numpy(), [4 / 9, 4 / 3, 1.0])
+
+
+@pytest.fixture(scope="module")
+def prepared_cache(tiny_fsd: TinyDataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cache = tmp_path_factory.mktemp("prepared") / "cache"
+    prepare_cache(read_dataset("fsdkaggle2018", tiny_fsd.root), cache, progress=False)
+    return cache
+
+
+def _config(tiny_fsd: TinyDataset, work: Path, cache: Path, epochs: int, *extra: str) -> ExperimentConfig:
+    overrides = tiny_overrides(
+        tiny_fsd.root, work, **{"data.cache_dir": cache, "train.epochs": epochs, "train.folds": "[0]", "train.patience_epochs": 10}
+    )
+    return load_experiment(TINY_CONFIG, overrides + list(extra))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_run(tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path) -> None:
+    stages = "train.stages=[audio, comb]"
+    with pytest.raises(FileNotFoundError, match="spec/fold0/best.pt"):
+        train_experiment(_config(tiny_fsd, tmp_path / "no-spec", prepared_cache, 1, stages))
+    stages = "train.stages=[spec, comb]"
+    straight = tmp_path / "straight"
+    # cnn-comb needs both branches: train the audio stage once and share it
+    train_experiment(_config(tiny_fsd, straight, prepared_cache, 4, "train.stages=[audio]"))
+    resumed = tmp_path / "resumed"
+    shutil.copytree(straight / "run" / "audio", resumed / "run" / "audio")
+
+    train_experiment(_config(tiny_fsd, straight, prepared_cache, 4, stages))
+    first = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 2, stages))  # "killed" after epoch 2
+    assert [r.epochs for r in first] == [2, 2]
+    second = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, stages))
+    assert [r.epochs for r in second] == [4, 4]
+
+    for stage in ("spec", "comb"):
+        a = load_checkpoint(straight / "run" / stage / "fold0" / "last.pt")
+        b = load_checkpoint(resumed / "run" / stage / "fold0" / "last.pt")
+        assert a["epoch"] == b["epoch"] == 4
+        assert [row["epoch"] for row in b["history"]] == [1, 2, 3, 4]
+        rows = [json.loads(line) for line in (resumed / "run" / stage / "fold0" / "metrics.jsonl").read_text().splitlines()]
+        assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+        for key in a["model"]:
+            torch.testing.assert_close(a["model"][key], b["model"][key], msg=f"{stage}: {key} differs after resuming")
+        assert a["best_epoch"] == b["best_epoch"] and a["best_val_loss"] == pytest.approx(b["best_val_loss"])
+        for x, y in zip(a["history"], b["history"]):
+            assert x["val_loss"] == pytest.approx(y["val_loss"]) and x["train_loss"] == pytest.approx(y["train_loss"])
+        assert a["optimizer"]["state"].keys() == b["optimizer"]["state"].keys()
+
+    # the frozen branches of cnn-comb are exactly the trained cnn-audio and cnn-spec extractors
+    comb = load_checkpoint(resumed / "run" / "comb" / "fold0" / "best.pt")["model"]
+    spec = load_checkpoint(resumed / "run" / "spec" / "fold0" / "best.pt")["model"]
+    for key, value in spec.items():
+        if key.startswith("extractor."):
+            torch.testing.assert_close(comb["spec_extractor." + key[len("extractor."):]], value)
+
+    # a finished run is left alone; changing the model under a run is refused with the key named
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, stages))] == [4, 4]
+    with pytest.raises(ValueError, match="'model.head_units'"):
+        train_experiment(_config(tiny_fsd, resumed, prepared_cache, 5, stages, "model.head_units=[8]"))
+
+
+def test_bf16_autocast_trains_on_the_cpu(tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path) -> None:
+    cfg = _config(tiny_fsd, tmp_path, prepared_cache, 1, "train.stages=[spec]", "train.precision=bf16")
+    (result,) = train_experiment(cfg)
+    assert result.epochs == 1 and np.isfinite(result.best_val_loss)
