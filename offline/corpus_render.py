@@ -1,8 +1,9 @@
 """Turn a ``Performance`` into audio: a MIDI file written with mido, rendered offline by
 fluidsynth (SoundFont 2) or TiMidity++ (GUS patch sets). No audio device is opened.
 
-Built-in reverb and chorus of both renderers are switched off; fluidsynth loads only the samples a
-clip plays (dynamic sample loading: same output, half the start-up time for the 148 MB FluidR3); room and level are applied
+Built-in reverb and chorus of both renderers are switched off; fluidsynth's dynamic sample loading
+stays off, because with it the first notes of a render may sound before their samples are loaded
+(renders then differ from run to run); room and level are applied
 afterwards by ``offline.corpus_effects`` so they are the same for every font.
 """
 
@@ -63,7 +64,7 @@ def render_command(font: FontConfig, midi_path: Path, wav_path: Path, sample_rat
     """The renderer command line that turns ``midi_path`` into ``wav_path`` with ``font``."""
     if font.backend == "fluidsynth":
         return ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(sample_rate_hz),
-                "-o", "audio.file.format=float", "-o", "synth.dynamic-sample-loading=1", "-F", str(wav_path), font.path, str(midi_path)]
+                "-o", "audio.file.format=float", "-F", str(wav_path), font.path, str(midi_path)]
     if font.backend == "timidity":
         return ["timidity", "-c", font.path, "-Ow", "--output-mono", "--output-24bit", "-s", str(sample_rate_hz),
                 "-EFreverb=0", "-EFchorus=0", "-idq", "-o", str(wav_path), str(midi_path)]
