@@ -1,4 +1,9 @@
-"""The ``rtag`` command line: one sub-command per module in :mod:`rtag.commands`."""
+"""The ``rtag`` command line: one sub-command per module in :mod:`rtag.commands`.
+
+:func:`build_command_parser` and :func:`run_command_line` are shared with ``python -m offline``:
+each sub-command module exposes ``register(subparsers) -> None`` (adds its parser and sets
+``func=run``) and ``run(args) -> int``.
+"""
 
 from __future__ import annotations
 
@@ -10,30 +15,49 @@ from collections.abc import Sequence
 
 from rtag import __version__
 
-__all__ = ["COMMAND_MODULES", "build_parser", "main"]
+__all__ = ["COMMAND_MODULES", "build_command_parser", "build_parser", "main", "run_command_line"]
 
-COMMAND_MODULES: tuple[str, ...] = ("info", "export")
+COMMAND_MODULES: tuple[str, ...] = ("info", "export", "devices", "listen", "tag")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered."""
-    parser = argparse.ArgumentParser(
-        prog="rtag", description="Streaming real-time audio tagger (cnn-audio + cnn-spec -> cnn-comb)."
-    )
-    parser.add_argument("--version", action="version", version=f"rtag {__version__}")
+def build_command_parser(
+    prog: str, description: str, command_modules: Sequence[str], version: str | None = None
+) -> argparse.ArgumentParser:
+    """A parser with ``-v/--verbose`` and one sub-command per module in ``command_modules``.
+
+    Args:
+        prog: program name shown in usage lines.
+        description: one-line description shown by ``--help``.
+        command_modules: importable module names, each with ``register(subparsers)``.
+        version: if given, a ``--version`` flag printing it.
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    if version is not None:
+        parser.add_argument("--version", action="version", version=version)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        importlib.import_module(f"rtag.commands.{name}").register(subparsers)
+    for name in command_modules:
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the process exit code."""
-    parser = build_parser()
+def run_command_line(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None, quiet_log_level: int = logging.WARNING
+) -> int:
+    """Parse ``argv`` and run the chosen sub-command; returns the process exit code.
+
+    Errors that rtag raises for bad input (``ValueError`` subclasses such as BundleError,
+    ConfigError and AudioFileError, and ``OSError``) name the file, key or device at fault; they
+    are printed as one line and give exit code 2, never a traceback. Ctrl-C gives 130.
+
+    Args:
+        parser: from :func:`build_command_parser`.
+        argv: the arguments (``None``: ``sys.argv[1:]``).
+        quiet_log_level: the log level without ``--verbose`` (default WARNING).
+    """
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
+        level=logging.DEBUG if args.verbose else quiet_log_level,
         format="%(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -41,9 +65,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except (ValueError, OSError) as exc:
-        # Every rtag error (BundleError, ConfigError, AudioFileError, ...) names what is wrong.
-        print(f"rtag {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``rtag`` argument parser with every sub-command registered."""
+    return build_command_parser(
+        "rtag",
+        "Streaming real-time audio tagger (cnn-audio + cnn-spec -> cnn-comb).",
+        [f"rtag.commands.{name}" for name in COMMAND_MODULES],
+        version=f"rtag {__version__}",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``rtag`` command line; returns the process exit code."""
+    return run_command_line(build_parser(), argv)
 
 
 if __name__ == "__main__":

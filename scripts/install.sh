@@ -26,7 +26,7 @@ python3 -m pip install -q --upgrade pip
 # unpinned torch would pull several GB of CUDA libraries.
 python3 -m pip install -q "torch==2.13.0"
 if [ "$with_tests" = 1 ]; then
-  python3 -m pip install -q -e ".[test,plots]"
+  python3 -m pip install -q -e ".[test,train]"
 else
   python3 -m pip install -q -e .
 fi

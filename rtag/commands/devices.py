@@ -1,0 +1,38 @@
+"""``rtag devices``: list the audio input devices ``rtag listen --device`` accepts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+
+from rtag.sources import list_input_devices
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``devices`` sub-command."""
+    parser = subparsers.add_parser(
+        "devices",
+        help="list audio input devices (index, name, host API, channels, native rate)",
+        description="List audio input devices; the default one is marked with '*'. Pass an index or "
+        "a part of a name to 'rtag listen --device'.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object per device")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the input devices; exit code 1 when there is none."""
+    devices = list_input_devices()
+    if not devices:
+        print(
+            "no audio input device found; 'rtag listen --source FILE' replays a file instead",
+            file=sys.stderr,
+        )
+        return 1
+    for device in devices:
+        print(json.dumps(asdict(device)) if args.json else device)
+    return 0

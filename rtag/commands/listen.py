@@ -1,0 +1,80 @@
+"""``rtag listen``: tag a microphone (or a replayed file) live, with a console monitor."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rtag.model import load_model
+from rtag.monitor import ConsoleMonitor
+from rtag.runtime_config import load_runtime_config
+from rtag.sinks import JsonLinesWriter
+from rtag.sources import FileSource, MicSource, Source
+from rtag.stream import StreamTagger
+from rtag.stream_results import StreamStats
+
+__all__ = ["register", "run", "summary"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``listen`` sub-command."""
+    parser = subparsers.add_parser(
+        "listen",
+        help="tag live audio from an input device (or a replayed file) with a console monitor",
+        description="Tag live audio window by window: top labels with bars, input level, lag and "
+        "losses on the console; tag start/end events as lines. Stop with Ctrl-C or --duration-s.",
+    )
+    parser.add_argument("--model", type=Path, help="model bundle (*.rtag); default: the bundled model")
+    parser.add_argument("--device", help="input device index or part of its name (see 'rtag devices')")
+    parser.add_argument("--source", type=Path, help="replay this audio file instead of a device")
+    parser.add_argument("--fast", action="store_true", help="with --source: replay as fast as possible")
+    parser.add_argument("--top-k", type=int, default=3, help="labels shown per window (default 3)")
+    parser.add_argument("--jsonl", type=Path, help="also write windows and events as JSON lines here")
+    parser.add_argument("--config", type=Path, help="runtime config YAML (default: built-in defaults)")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="override a runtime config key, e.g. --set hop_samples=25600 (repeatable)",
+    )
+    parser.add_argument("--duration-s", type=float, help="stop after this many seconds (default: until "
+                        "Ctrl-C, or the end of --source)")
+    parser.set_defaults(func=run)
+
+
+def summary(stats: StreamStats) -> str:
+    """One line of the stream's final counters."""
+    return (
+        f"captured {stats.captured_s:.1f} s; windows: {stats.windows_processed} tagged, "
+        f"{stats.windows_dropped} dropped, {stats.windows_skipped} skipped; lost samples: "
+        f"{stats.lost_samples}; device overflows: {stats.input_overflows}; callback errors: "
+        f"{stats.callback_errors}; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Listen until stopped; returns the exit code."""
+    if args.fast and args.source is None:
+        print("rtag listen: error: --fast needs --source FILE", file=sys.stderr)
+        return 2
+    if args.source is not None and args.device is not None:
+        print("rtag listen: error: give --device or --source, not both", file=sys.stderr)
+        return 2
+    config = load_runtime_config(args.config, args.set)
+    source: Source
+    if args.source is not None:
+        source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
+    else:
+        source = MicSource(args.device, block_samples=config.capture_block_samples)
+    model = load_model(args.model)
+    print(f"listening to {source.name} ({source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
+    sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
+    if args.jsonl is not None:
+        sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
+    stream = StreamTagger(model, source, config=config, sinks=sinks)
+    with stream:
+        try:
+            stream.run_for(args.duration_s)
+        except KeyboardInterrupt:
+            pass
+    print(summary(stream.stats()), file=sys.stderr)
+    return 0

@@ -1,0 +1,76 @@
+"""Settings of the streaming runtime, loaded from YAML (``configs/runtime/default.yaml``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
+
+__all__ = ["RuntimeConfig", "load_runtime_config"]
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """How the streaming runtime cuts, queues, smooths and reports.
+
+    Attributes:
+        window_samples: model input length in samples; ``None`` (default) takes the model's
+            (88200 for the 2 s model). Only override it for a network that accepts other lengths.
+        hop_samples: distance between window starts in samples; ``None`` (default) takes the
+            model bundle's hop (51200 for the 2 s model).
+        ring_buffer_s: capacity of the capture ring buffer in seconds (default 10). If the
+            scheduler thread stalls for longer, the oldest audio is overwritten and counted.
+        capture_block_samples: frames per audio-device callback or replay block, at the
+            source's own rate (default 1024).
+        queue_windows: most windows waiting for the engine (default 4). When the engine is
+            slower than real time the oldest waiting window is dropped and counted; the worker
+            takes everything queued as one batch.
+        results_queue: most results waiting for the callbacks (default 64); beyond that the
+            oldest is dropped and counted, so a slow callback never stalls the engine.
+        smoothing_windows: K, the number of most recent window probabilities whose geometric
+            mean drives events (default 3; 1 disables smoothing).
+        on_threshold: smoothed probability at or above which a tag starts (default 0.5).
+        off_threshold: smoothed probability below which an active tag ends (default 0.3);
+            must not exceed ``on_threshold`` (hysteresis).
+        poll_interval_ms: how often the scheduler looks for new audio (default 5 ms).
+    """
+
+    window_samples: int | None = None
+    hop_samples: int | None = None
+    ring_buffer_s: float = 10.0
+    capture_block_samples: int = 1024
+    queue_windows: int = 4
+    results_queue: int = 64
+    smoothing_windows: int = 3
+    on_threshold: float = 0.5
+    off_threshold: float = 0.3
+    poll_interval_ms: float = 5.0
+
+    def __post_init__(self) -> None:
+        for name in ("window_samples", "hop_samples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"runtime.{name} must be positive, not {value}")
+        for name in ("capture_block_samples", "queue_windows", "results_queue", "smoothing_windows"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"runtime.{name} must be at least 1, not {getattr(self, name)}")
+        if self.ring_buffer_s <= 0 or self.poll_interval_ms <= 0:
+            raise ConfigError("runtime.ring_buffer_s and runtime.poll_interval_ms must be positive")
+        if not 0.0 <= self.off_threshold <= self.on_threshold <= 1.0:
+            raise ConfigError(
+                "runtime thresholds need 0 <= off_threshold <= on_threshold <= 1, "
+                f"not off={self.off_threshold}, on={self.on_threshold}"
+            )
+
+
+def load_runtime_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RuntimeConfig:
+    """Load a :class:`RuntimeConfig` from ``path`` (default: all defaults) with ``key=value`` overrides.
+
+    Raises:
+        ConfigError: naming the file and key for a missing file, unknown key or bad value.
+    """
+    if path is None:
+        return from_dict(RuntimeConfig, apply_overrides({}, overrides, "<runtime overrides>"), "<runtime overrides>")
+    return load_yaml(path, RuntimeConfig, overrides)

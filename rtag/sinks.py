@@ -1,0 +1,199 @@
+"""Where results go: user callbacks, the JSON-lines writer, the console monitor.
+
+All sinks run on one dispatcher thread, away from both the capture path and the engine. An
+exception raised by a sink is logged, counted in ``callback_errors`` and otherwise ignored; a slow
+sink lets the dispatcher's bounded queue fill, after which the oldest results are dropped and
+counted in ``results_dropped`` (in lossless replay the engine waits instead).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+from rtag.smoother import TagEvent
+from rtag.stream_results import WindowResult
+
+__all__ = ["CallbackDispatcher", "CallbackSink", "JsonLinesWriter", "Sink"]
+
+logger = logging.getLogger("rtag.stream")
+
+
+class Sink(Protocol):
+    """Receives results and events on the dispatcher thread.
+
+    Any of the three methods may be left out; ``close`` is called once when the stream stops.
+    """
+
+    def on_window(self, result: WindowResult) -> None:
+        """Called for every processed window, in stream order."""
+        ...
+
+    def on_event(self, event: TagEvent) -> None:
+        """Called for every tag start or end, in stream order."""
+        ...
+
+    def close(self) -> None:
+        """Called when the stream stops (flush files here)."""
+        ...
+
+
+class CallbackSink:
+    """Adapt plain functions to a :class:`Sink`.
+
+    Args:
+        on_window: called with each :class:`~rtag.stream_results.WindowResult` (default none).
+        on_event: called with each :class:`~rtag.smoother.TagEvent` (default none).
+    """
+
+    def __init__(
+        self,
+        on_window: Callable[[WindowResult], Any] | None = None,
+        on_event: Callable[[TagEvent], Any] | None = None,
+    ) -> None:
+        if on_window is not None:
+            self.on_window = on_window
+        if on_event is not None:
+            self.on_event = on_event
+
+
+class CallbackDispatcher:
+    """Run sinks on their own thread with a bounded queue.
+
+    Args:
+        sinks: the sinks, called in order.
+        results_queue: most results waiting before the oldest is dropped (default 64).
+        lossless: wait for room instead of dropping (default ``False``).
+    """
+
+    def __init__(self, sinks: Sequence[object], *, results_queue: int = 64, lossless: bool = False) -> None:
+        self._sinks = list(sinks)
+        self._capacity = results_queue
+        self._lossless = lossless
+        self._queue: deque[tuple[WindowResult | None, list[TagEvent]]] = deque()
+        self._condition = threading.Condition()
+        self._closed = False
+        self.results_dropped = 0
+        self.callback_errors = 0
+        self._thread = threading.Thread(target=self._run, name="rtag-callbacks", daemon=True)
+
+    def start(self) -> None:
+        """Start the dispatcher thread."""
+        self._thread.start()
+
+    def put(self, result: WindowResult | None, events: list[TagEvent]) -> None:
+        """Queue a result (``None`` for events alone) and its events for the sinks."""
+        with self._condition:
+            if self._lossless:
+                while len(self._queue) >= self._capacity and self._thread.is_alive():
+                    self._condition.wait(0.1)
+            elif len(self._queue) >= self._capacity:
+                self._drop_oldest_result()
+            self._queue.append((result, events))
+            self._condition.notify_all()
+
+    def _drop_oldest_result(self) -> None:
+        """Drop the oldest queued window result; its events are kept (they are never dropped)."""
+        for position, (result, events) in enumerate(self._queue):
+            if result is not None:
+                self._queue[position] = (None, events)
+                self.results_dropped += 1
+                break
+
+    def close(self) -> None:
+        """Deliver what is queued, close every sink, and stop the thread."""
+        with self._condition:
+            self._closed = True
+            self._condition.notify_all()
+        self._thread.join()
+
+    def _call(self, sink: object, method: str, argument: object | None = None) -> None:
+        function = getattr(sink, method, None)
+        if function is None:
+            return
+        try:
+            function() if argument is None else function(argument)
+        except Exception:
+            self.callback_errors += 1
+            logger.exception("%s.%s raised; the stream goes on", type(sink).__name__, method)
+
+    def _run(self) -> None:
+        while True:
+            with self._condition:
+                while not self._queue and not self._closed:
+                    self._condition.wait()
+                if not self._queue:
+                    break
+                result, events = self._queue.popleft()
+                self._condition.notify_all()
+            for sink in self._sinks:
+                if result is not None:
+                    self._call(sink, "on_window", result)
+                for event in events:
+                    self._call(sink, "on_event", event)
+        for sink in self._sinks:
+            self._call(sink, "close")
+
+
+class JsonLinesWriter:
+    """Write every window result and event as one JSON object per line.
+
+    Lines look like ``{"type": "window", "index": 3, "start_sample": 153600, "start_s": 3.483,
+    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "top": [["Bark", 0.61], ...],
+    "top_smoothed": [["Bark", 0.55], ...]}`` (``top``: the window's own probabilities;
+    ``top_smoothed``: after the K-window geometric mean) and
+    ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
+    "probability": 0.61, "window_index": 3}``. The file is flushed when the stream stops.
+
+    Args:
+        path: output file (created or truncated), or an open text stream.
+        top_k: labels listed per window (default 3).
+    """
+
+    def __init__(self, path: str | Path | IO[str], top_k: int = 3) -> None:
+        if isinstance(path, (str, Path)):
+            self._file: IO[str] = open(path, "w", encoding="utf-8")
+            self._owned = True
+        else:
+            self._file = path
+            self._owned = False
+        self.top_k = top_k
+
+    def on_window(self, result: WindowResult) -> None:
+        """Write one window line."""
+        record = {
+            "type": "window",
+            "index": result.window.index,
+            "start_sample": result.start_sample,
+            "start_s": round(result.start_s, 4),
+            "end_s": round(result.end_s, 4),
+            "latency_ms": round(result.latency_ms, 2),
+            "level_dbfs": round(result.level_dbfs, 2),
+            "top": [[label, round(p, 5)] for label, p in result.top(self.top_k, smoothed=False)],
+            "top_smoothed": [[label, round(p, 5)] for label, p in result.top(self.top_k)],
+        }
+        self._file.write(json.dumps(record) + "\n")
+
+    def on_event(self, event: TagEvent) -> None:
+        """Write one event line."""
+        record = {
+            "type": "event",
+            "kind": event.kind,
+            "label": event.label,
+            "sample": event.sample,
+            "time_s": round(event.time_s, 4),
+            "probability": round(event.probability, 5),
+            "window_index": event.window_index,
+        }
+        self._file.write(json.dumps(record) + "\n")
+
+    def close(self) -> None:
+        """Flush, and close the file if this writer opened it."""
+        self._file.flush()
+        if self._owned:
+            self._file.close()

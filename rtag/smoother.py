@@ -1,0 +1,134 @@
+"""Turning per-window probabilities into stable tags and on/off events.
+
+:class:`ProbabilitySmoother` keeps the last K window probabilities and returns their geometric
+mean (computed in log space, as the papers combine test-time crops). :class:`TagEventDetector`
+applies hysteresis to the smoothed probabilities: a tag starts when it reaches ``on_threshold``
+and ends only when it falls below the lower ``off_threshold``, so a caller hears
+"Bark started at 12.31 s" once and "Bark ended at 15.10 s" later, not a report every hop.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from rtag.scheduler import Window
+from rtag.tta import geometric_mean
+
+__all__ = ["ProbabilitySmoother", "TagEvent", "TagEventDetector"]
+
+
+class ProbabilitySmoother:
+    """Geometric mean of the last ``smoothing_windows`` probability vectors.
+
+    Args:
+        smoothing_windows: K, how many recent windows are combined (default 3; 1 returns each
+            window's probabilities unchanged apart from renormalisation).
+    """
+
+    def __init__(self, smoothing_windows: int = 3) -> None:
+        if smoothing_windows < 1:
+            raise ValueError(f"smoothing_windows must be at least 1, not {smoothing_windows}")
+        self._recent: deque[np.ndarray] = deque(maxlen=smoothing_windows)
+
+    def update(self, probabilities: np.ndarray) -> np.ndarray:
+        """Add one window's probabilities [C] and return the smoothed vector [C]."""
+        self._recent.append(np.asarray(probabilities, dtype=np.float32))
+        return geometric_mean(np.stack(self._recent), axis=0)
+
+
+@dataclass(frozen=True)
+class TagEvent:
+    """A tag starting or ending in the stream.
+
+    Attributes:
+        label: class name.
+        kind: ``"start"`` or ``"end"``.
+        sample: stream position of the event in samples: for a start, the first sample of the
+            window that raised the tag; for an end, one past the last sample of the last window
+            that still held it.
+        sample_rate_hz: rate of ``sample``.
+        probability: smoothed probability at the decision.
+        window_index: grid index of the window at which the decision was taken.
+    """
+
+    label: str
+    kind: Literal["start", "end"]
+    sample: int
+    sample_rate_hz: int
+    probability: float
+    window_index: int
+
+    @property
+    def time_s(self) -> float:
+        """Stream time of the event in seconds."""
+        return self.sample / self.sample_rate_hz
+
+    def __str__(self) -> str:
+        verb = "started" if self.kind == "start" else "ended"
+        return f"{self.label} {verb} at {self.time_s:.2f} s (p={self.probability:.2f})"
+
+
+class TagEventDetector:
+    """Hysteresis on smoothed probabilities, one state per label.
+
+    Args:
+        labels: class names in probability order.
+        on_threshold: a tag starts when its smoothed probability is at least this (default 0.5).
+        off_threshold: an active tag ends when it falls below this (default 0.3).
+    """
+
+    def __init__(self, labels: Sequence[str], on_threshold: float = 0.5, off_threshold: float = 0.3) -> None:
+        if not 0.0 <= off_threshold <= on_threshold <= 1.0:
+            raise ValueError(
+                f"need 0 <= off_threshold <= on_threshold <= 1, not {off_threshold} and {on_threshold}"
+            )
+        self.labels = tuple(labels)
+        self.on_threshold = on_threshold
+        self.off_threshold = off_threshold
+        self._active = np.zeros(len(self.labels), dtype=bool)
+        self._last_on_end = np.zeros(len(self.labels), dtype=np.int64)
+        self._last_window: Window | None = None
+        self._last_smoothed = np.zeros(len(self.labels), dtype=np.float32)
+
+    @property
+    def active_labels(self) -> tuple[str, ...]:
+        """Labels currently on."""
+        return tuple(label for label, on in zip(self.labels, self._active) if on)
+
+    def update(self, smoothed: np.ndarray, window: Window) -> list[TagEvent]:
+        """Events caused by the smoothed probabilities [C] of ``window`` (ends first, then starts)."""
+        rate = window.sample_rate_hz
+        ends = np.flatnonzero(self._active & (smoothed < self.off_threshold))
+        starts = np.flatnonzero(~self._active & (smoothed >= self.on_threshold))
+        events = [
+            TagEvent(self.labels[i], "end", int(self._last_on_end[i]), rate, float(smoothed[i]), window.index)
+            for i in ends
+        ]
+        events += [
+            TagEvent(self.labels[i], "start", window.start_sample, rate, float(smoothed[i]), window.index)
+            for i in sorted(starts, key=lambda i: -smoothed[i])
+        ]
+        self._active[ends] = False
+        self._active[starts] = True
+        self._last_on_end[self._active] = window.end_sample
+        self._last_window = window
+        self._last_smoothed = smoothed
+        return events
+
+    def finish(self) -> list[TagEvent]:
+        """End every active tag (at the end of its last window); call when the stream stops."""
+        if self._last_window is None:
+            return []
+        window = self._last_window
+        events = [
+            TagEvent(self.labels[i], "end", int(self._last_on_end[i]), window.sample_rate_hz,
+                     float(self._last_smoothed[i]), window.index)
+            for i in np.flatnonzero(self._active)
+        ]
+        self._active[:] = False
+        return events

@@ -1,0 +1,422 @@
+"""Audio sources: the only code that touches audio devices or audio files.
+
+Every source writes mono float32 samples at its own rate into a :class:`~rtag.ring_buffer.RingBuffer`;
+the stream resamples them to the model rate afterwards, so a microphone, a file replay and a
+numpy array all take the same path.
+
+- :class:`MicSource`: a real ``sounddevice.InputStream`` opened at the device's native rate.
+  Its callback only copies into the ring buffer (no allocation of sample arrays, no model, no
+  printing).
+- :class:`FileSource`: replays an audio file at real-time pace, or as fast as the pipeline takes
+  it (``realtime=False``: the replay waits for ring-buffer space, so nothing is lost).
+- :class:`ArraySource`: the same for samples already in memory (tests, embedding).
+
+``sounddevice`` is imported only when a device is used: PortAudio enumerates devices once, at
+import, so the audio environment must be set up before then.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import soundfile as sf
+
+from rtag.audio_io import AudioFileError
+from rtag.ring_buffer import RingBuffer
+
+__all__ = [
+    "ArraySource",
+    "DeviceError",
+    "FileSource",
+    "InputDevice",
+    "MicSource",
+    "NoInputDeviceError",
+    "Source",
+    "list_input_devices",
+    "resolve_input_device",
+]
+
+
+class DeviceError(ValueError):
+    """An audio input device cannot be used; the message names it and lists the input devices."""
+
+
+class NoInputDeviceError(DeviceError):
+    """The system has no audio input device."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """Something that writes mono audio into a ring buffer.
+
+    Attributes:
+        name: what is being captured (device or file name), for messages.
+        sample_rate_hz: rate of the samples written.
+        realtime: ``True`` when samples arrive at the pace of time (a microphone, a paced
+            replay); the pipeline then drops work rather than wait. ``False`` for as-fast-as-
+            possible replay: every stage waits instead, and nothing is dropped.
+        input_overflows: overflows reported by the audio device (0 for replays).
+        max_write_ms: longest time one callback or replay step spent writing into the ring.
+        error: the exception that ended capture, if any.
+    """
+
+    name: str
+    sample_rate_hz: int
+    realtime: bool
+    input_overflows: int
+    max_write_ms: float
+    error: BaseException | None
+
+    def start(self, ring: RingBuffer) -> None:
+        """Begin writing into ``ring``."""
+        ...
+
+    def stop(self) -> None:
+        """Stop writing and release the device or file."""
+        ...
+
+    @property
+    def finished(self) -> bool:
+        """True once no more samples will come (end of file, or an error)."""
+        ...
+
+
+@dataclass(frozen=True)
+class InputDevice:
+    """An audio input device as PortAudio reports it.
+
+    Attributes:
+        index: PortAudio device index.
+        name: device name.
+        host_api: host API name (ALSA, Core Audio, WASAPI, ...).
+        max_input_channels: input channels the device offers.
+        default_sample_rate_hz: the device's native rate.
+        is_default: whether it is the default input device.
+    """
+
+    index: int
+    name: str
+    host_api: str
+    max_input_channels: int
+    default_sample_rate_hz: float
+    is_default: bool
+
+    def __str__(self) -> str:
+        mark = "*" if self.is_default else " "
+        return (
+            f"{mark} {self.index:>3}  {self.name}  ({self.host_api}, {self.max_input_channels} in, "
+            f"{self.default_sample_rate_hz:.0f} Hz)"
+        )
+
+
+def _sounddevice() -> Any:
+    try:
+        import sounddevice
+    except OSError as exc:  # libportaudio missing
+        raise DeviceError(f"cannot use audio devices: PortAudio is not available ({exc})") from None
+    return sounddevice
+
+
+def list_input_devices() -> list[InputDevice]:
+    """All devices with at least one input channel, default first marked ``is_default``."""
+    sd = _sounddevice()
+    default_input = sd.default.device[0]
+    if default_input is None or default_input < 0:
+        try:
+            default_input = sd.query_devices(kind="input")["index"]
+        except sd.PortAudioError:
+            default_input = -1
+    host_apis = sd.query_hostapis()
+    devices = []
+    for info in sd.query_devices():
+        if info["max_input_channels"] <= 0:
+            continue
+        devices.append(
+            InputDevice(
+                index=int(info["index"]),
+                name=str(info["name"]),
+                host_api=str(host_apis[info["hostapi"]]["name"]),
+                max_input_channels=int(info["max_input_channels"]),
+                default_sample_rate_hz=float(info["default_samplerate"]),
+                is_default=int(info["index"]) == default_input,
+            )
+        )
+    return devices
+
+
+def _device_listing(devices: list[InputDevice]) -> str:
+    return "input devices:\n" + "\n".join(str(d) for d in devices)
+
+
+def resolve_input_device(device: int | str | None = None) -> InputDevice:
+    """Find an input device by index, by (case-insensitive) name substring, or the default.
+
+    Args:
+        device: a PortAudio index (int or digit string), a part of the device name, or ``None``
+            for the default input device.
+
+    Raises:
+        NoInputDeviceError: the system has no input device at all.
+        DeviceError: ``device`` matches no input device, or a name matches several; the message
+            lists the input devices.
+    """
+    devices = list_input_devices()
+    if not devices:
+        raise NoInputDeviceError(
+            "no audio input device found; replay a file instead with --source FILE "
+            "(or rtag.FileSource in Python)"
+        )
+    if device is None:
+        for candidate in devices:
+            if candidate.is_default:
+                return candidate
+        return devices[0]
+    if isinstance(device, int) or (isinstance(device, str) and device.strip().isdigit()):
+        index = int(device)
+        for candidate in devices:
+            if candidate.index == index:
+                return candidate
+        raise DeviceError(f"no input device with index {index}; {_device_listing(devices)}")
+    wanted = device.lower()
+    exact = [d for d in devices if d.name.lower() == wanted]
+    if exact:
+        return exact[0]
+    matches = [d for d in devices if wanted in d.name.lower()]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise DeviceError(f"no input device matches {device!r}; {_device_listing(devices)}")
+    raise DeviceError(
+        f"{device!r} matches {len(matches)} input devices; give an index or a longer name; "
+        f"{_device_listing(matches)}"
+    )
+
+
+class MicSource:
+    """Capture from an audio input device with a real ``sounddevice.InputStream``.
+
+    Args:
+        device: PortAudio index, part of the device name, or ``None`` for the default input.
+        input_channels: device channels to open and average to mono (default 1: the first
+            channel only).
+        block_samples: frames per callback at the device rate (default 1024).
+        sample_rate_hz: capture rate; ``None`` (default) opens the device at its native rate
+            (the stream resamples to the model rate with soxr).
+
+    Raises:
+        DeviceError, NoInputDeviceError: see :func:`resolve_input_device`; also when the device
+            has fewer than ``input_channels`` channels.
+    """
+
+    realtime = True
+
+    def __init__(
+        self,
+        device: int | str | None = None,
+        *,
+        input_channels: int = 1,
+        block_samples: int = 1024,
+        sample_rate_hz: int | None = None,
+    ) -> None:
+        self.device = resolve_input_device(device)
+        if not 1 <= input_channels <= self.device.max_input_channels:
+            raise DeviceError(
+                f"input device {self.device.name!r} has {self.device.max_input_channels} input "
+                f"channels; cannot open {input_channels}"
+            )
+        self.name = self.device.name
+        self.sample_rate_hz = int(sample_rate_hz or round(self.device.default_sample_rate_hz))
+        self.input_channels = input_channels
+        self.block_samples = block_samples
+        self.input_overflows = 0
+        self.max_write_ms = 0.0
+        self.error: BaseException | None = None
+        self._ring: RingBuffer | None = None
+        self._stream: Any = None
+        self._ended = threading.Event()
+
+    def start(self, ring: RingBuffer) -> None:
+        """Open the device stream and begin copying its blocks into ``ring``.
+
+        Raises:
+            DeviceError: if PortAudio refuses to open or start the stream.
+        """
+        sd = _sounddevice()
+        self._ring = ring
+        try:
+            self._stream = sd.InputStream(
+                device=self.device.index,
+                channels=self.input_channels,
+                samplerate=self.sample_rate_hz,
+                blocksize=self.block_samples,
+                dtype="float32",
+                callback=self._callback,
+                finished_callback=self._ended.set,
+            )
+            self._stream.start()
+        except sd.PortAudioError as exc:
+            self._stream = None
+            raise DeviceError(
+                f"cannot open input device {self.device.index} {self.device.name!r} at "
+                f"{self.sample_rate_hz} Hz with {self.input_channels} channel(s): {exc}"
+            ) from None
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info: Any, status: Any) -> None:
+        started = time.perf_counter()
+        if status.input_overflow:
+            self.input_overflows += 1
+        self._ring.write(indata)  # type: ignore[union-attr]
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        if elapsed_ms > self.max_write_ms:
+            self.max_write_ms = elapsed_ms
+
+    @property
+    def finished(self) -> bool:
+        """True once the device stream has ended (stopped, or lost by the device)."""
+        return self._ended.is_set()
+
+    def stop(self) -> None:
+        """Stop and close the device stream."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self._ended.set()
+
+
+class _ReplaySource:
+    """Shared replay loop of :class:`FileSource` and :class:`ArraySource`."""
+
+    name: str
+    sample_rate_hz: int
+
+    def __init__(self, realtime: bool, block_samples: int) -> None:
+        if block_samples <= 0:
+            raise ValueError(f"block_samples must be positive, not {block_samples}")
+        self.realtime = realtime
+        self.block_samples = block_samples
+        self.input_overflows = 0
+        self.max_write_ms = 0.0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _read_block(self, frames: int) -> np.ndarray:
+        """Next up to ``frames`` frames shaped [frames] or [frames, channels]; empty at the end."""
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        """Release what the source holds."""
+
+    def start(self, ring: RingBuffer) -> None:
+        """Start the replay thread writing into ``ring``."""
+        self._thread = threading.Thread(target=self._run, args=(ring,), name="rtag-replay", daemon=True)
+        self._thread.start()
+
+    def _run(self, ring: RingBuffer) -> None:
+        started = time.monotonic()
+        position = 0
+        try:
+            while not self._stop.is_set():
+                block = self._read_block(self.block_samples)
+                frames = int(block.shape[0])
+                if frames == 0:
+                    break
+                if self.realtime:
+                    delay_s = started + (position + frames) / self.sample_rate_hz - time.monotonic()
+                    if delay_s > 0 and self._stop.wait(delay_s):
+                        break
+                else:
+                    while ring.free_samples < min(frames, ring.capacity_samples) and not self._stop.is_set():
+                        self._stop.wait(0.001)
+                write_start = time.perf_counter()
+                ring.write(block)
+                self.max_write_ms = max(self.max_write_ms, (time.perf_counter() - write_start) * 1000.0)
+                position += frames
+        except Exception as exc:  # surfaced through StreamTagger
+            self.error = exc
+        finally:
+            self._done.set()
+
+    @property
+    def finished(self) -> bool:
+        """True once every sample was written (or the replay failed or was stopped)."""
+        return self._done.is_set()
+
+    def stop(self) -> None:
+        """Stop the replay thread and release the file."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._close()
+
+
+class FileSource(_ReplaySource):
+    """Replay an audio file through the streaming path.
+
+    Args:
+        path: any file libsndfile reads (WAV, FLAC, OGG, ...), at any rate and channel count
+            (channels are averaged; the stream resamples to the model rate).
+        realtime: ``True`` (default) writes at real-time pace, like a microphone; ``False``
+            replays as fast as the pipeline takes it, losing nothing.
+        block_samples: frames per write at the file's rate (default 1024).
+
+    Raises:
+        AudioFileError: if the file cannot be opened as audio (names the file and reason).
+    """
+
+    def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024) -> None:
+        super().__init__(realtime, block_samples)
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise AudioFileError(self.path, "file not found")
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioFileError(self.path, f"cannot decode audio ({exc})") from None
+        self.name = self.path.name
+        self.sample_rate_hz = int(self._file.samplerate)
+
+    def _read_block(self, frames: int) -> np.ndarray:
+        return self._file.read(frames, dtype="float32", always_2d=True)
+
+    def _close(self) -> None:
+        self._file.close()
+
+
+class ArraySource(_ReplaySource):
+    """Replay samples held in memory through the streaming path.
+
+    Args:
+        audio: float32 samples shaped [N] or [N, channels].
+        sample_rate_hz: their rate (default 44100).
+        realtime: ``False`` (default) replays as fast as the pipeline takes it, losing nothing;
+            ``True`` paces the writes like a microphone.
+        block_samples: frames per write (default 1024).
+    """
+
+    def __init__(
+        self,
+        audio: np.ndarray,
+        sample_rate_hz: int = 44100,
+        *,
+        realtime: bool = False,
+        block_samples: int = 1024,
+    ) -> None:
+        super().__init__(realtime, block_samples)
+        self._audio = np.asarray(audio, dtype=np.float32)
+        if self._audio.ndim not in (1, 2):
+            raise ValueError(f"expected audio shaped [N] or [N, channels], got {self._audio.shape}")
+        self.name = "array"
+        self.sample_rate_hz = int(sample_rate_hz)
+        self._offset = 0
+
+    def _read_block(self, frames: int) -> np.ndarray:
+        block = self._audio[self._offset : self._offset + frames]
+        self._offset += int(block.shape[0])
+        return block

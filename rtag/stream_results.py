@@ -1,0 +1,106 @@
+"""What the streaming runtime reports: per-window results and the running counters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtag.scheduler import Window
+
+__all__ = ["StreamStats", "WindowResult"]
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """A snapshot of the stream's counters (see docs/streaming.md for each one).
+
+    Attributes:
+        sample_rate_hz: the model rate, the unit of window positions.
+        capture_rate_hz: the source's rate, the unit of ``captured_samples`` and ``lost_samples``.
+        captured_samples: samples the source wrote into the ring buffer.
+        lost_samples: samples overwritten in the ring buffer before the scheduler read them.
+        input_overflows: overflows the audio device reported (audio lost before the callback).
+        windows_emitted: windows the scheduler cut.
+        windows_skipped: windows never cut because lost samples fell inside them.
+        windows_dropped: windows discarded from a full engine queue (engine slower than real time).
+        windows_processed: windows the engine tagged.
+        results_dropped: results discarded from a full callback queue (callbacks too slow).
+        callback_errors: exceptions raised by callbacks and sinks (logged, then ignored).
+        latency_ms_last: latency of the latest window, from its last sample's capture to its result.
+        latency_ms_p50: median latency over the most recent windows (up to 1000).
+        latency_ms_p99: 99th percentile latency over the same windows.
+        lag_s: stream time captured but not yet covered by a processed window.
+        max_capture_write_ms: longest time the capture callback spent writing one block.
+    """
+
+    sample_rate_hz: int
+    capture_rate_hz: int
+    captured_samples: int
+    lost_samples: int
+    input_overflows: int
+    windows_emitted: int
+    windows_skipped: int
+    windows_dropped: int
+    windows_processed: int
+    results_dropped: int
+    callback_errors: int
+    latency_ms_last: float
+    latency_ms_p50: float
+    latency_ms_p99: float
+    lag_s: float
+    max_capture_write_ms: float
+
+    @property
+    def captured_s(self) -> float:
+        """Seconds of audio captured."""
+        return self.captured_samples / self.capture_rate_hz
+
+
+@dataclass(frozen=True)
+class WindowResult:
+    """The engine's answer for one window.
+
+    Attributes:
+        window: the window (stream position, audio, capture time).
+        labels: class names in probability order.
+        probabilities: this window's class probabilities [C].
+        smoothed: geometric mean of the last K windows' probabilities [C] (what events use).
+        latency_ms: time from the capture of the window's last sample to this result.
+        level_dbfs: RMS level of the window's newest hop of audio in dBFS (-120 for silence).
+        stats: the stream's counters when the result was made.
+    """
+
+    window: Window
+    labels: tuple[str, ...]
+    probabilities: np.ndarray
+    smoothed: np.ndarray
+    latency_ms: float
+    level_dbfs: float
+    stats: StreamStats
+
+    @property
+    def start_sample(self) -> int:
+        """Stream position of the window's first sample."""
+        return self.window.start_sample
+
+    @property
+    def start_s(self) -> float:
+        """Stream time of the window's first sample in seconds."""
+        return self.window.start_s
+
+    @property
+    def end_s(self) -> float:
+        """Stream time just after the window's last sample in seconds."""
+        return self.window.end_s
+
+    def top(self, k: int = 3, smoothed: bool = True) -> list[tuple[str, float]]:
+        """The ``k`` most probable labels with their probabilities, best first.
+
+        Args:
+            k: how many (default 3).
+            smoothed: rank the smoothed probabilities (default) or this window's own.
+        """
+        probs = self.smoothed if smoothed else self.probabilities
+        order = np.argsort(-probs, kind="stable")[:k]
+        return [(self.labels[i], float(probs[i])) for i in order]

@@ -1,0 +1,161 @@
+"""The inference worker: a thread that owns the engine.
+
+Windows arrive through a bounded queue. The worker takes everything queued as one batch, runs the
+engine once, and for each window in stream order smooths the probabilities, updates the event
+detector and hands the result on. When the engine is slower than real time the queue fills and
+:meth:`InferenceWorker.submit` drops the oldest waiting window (counted in ``windows_dropped``)
+instead of waiting, so the capture side never blocks. In lossless mode (as-fast-as-possible
+replay) ``submit`` waits for room instead and nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+import numpy as np
+
+from rtag.engines import Engine
+from rtag.scheduler import Window
+from rtag.smoother import ProbabilitySmoother, TagEvent, TagEventDetector
+from rtag.stream_results import StreamStats, WindowResult
+
+__all__ = ["InferenceWorker", "level_dbfs"]
+
+LATENCY_HISTORY_WINDOWS = 1000
+
+
+def level_dbfs(audio: np.ndarray, floor_dbfs: float = -120.0) -> float:
+    """RMS level of ``audio`` in dB relative to full scale, at least ``floor_dbfs`` (default -120)."""
+    if audio.size == 0:
+        return floor_dbfs
+    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
+    return max(floor_dbfs, 20.0 * np.log10(max(rms, 1e-12)))
+
+
+class InferenceWorker:
+    """Batch windows through an engine on a dedicated thread.
+
+    Args:
+        engine: the back end; called only from the worker thread.
+        smoother: combines each window with the previous ones.
+        detector: turns smoothed probabilities into start/end events.
+        deliver: called on the worker thread with ``(result, events)`` for each window, and
+            with ``(None, events)`` for the final end events when the stream closes.
+        stats: returns the stream's counters, attached to each result.
+        queue_windows: most windows waiting (default 4).
+        lossless: wait for queue room instead of dropping (default ``False``).
+        level_samples: how many of a window's newest samples its input level is measured on
+            (default: all; the stream passes the hop, the audio no earlier window held).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        smoother: ProbabilitySmoother,
+        detector: TagEventDetector,
+        deliver: Callable[[WindowResult | None, list[TagEvent]], None],
+        stats: Callable[[], StreamStats],
+        *,
+        queue_windows: int = 4,
+        lossless: bool = False,
+        level_samples: int | None = None,
+    ) -> None:
+        self.engine = engine
+        self._smoother = smoother
+        self._detector = detector
+        self._deliver = deliver
+        self._stats = stats
+        self._level_samples = level_samples
+        self._capacity = queue_windows
+        self._lossless = lossless
+        self._queue: deque[Window] = deque()
+        self._condition = threading.Condition()
+        self._closed = False
+        self._aborted = False
+        self.windows_dropped = 0
+        self.windows_processed = 0
+        self.latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY_WINDOWS)
+        self.last_end_sample = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rtag-worker", daemon=True)
+
+    def start(self) -> None:
+        """Start the worker thread."""
+        self._thread.start()
+
+    def submit(self, window: Window) -> None:
+        """Queue ``window``; drops the oldest waiting window when full (unless lossless)."""
+        with self._condition:
+            if self._lossless:
+                while len(self._queue) >= self._capacity and not self._aborted:
+                    self._condition.wait()
+            elif len(self._queue) >= self._capacity:
+                self._queue.popleft()
+                self.windows_dropped += 1
+            self._queue.append(window)
+            self._condition.notify_all()
+
+    def close(self, abort: bool = False) -> None:
+        """No more windows will come; the thread finishes the queue (unless ``abort``) and exits."""
+        with self._condition:
+            self._closed = True
+            if abort:
+                self._aborted = True
+                self._queue.clear()
+            self._condition.notify_all()
+
+    def join(self, timeout_s: float | None = None) -> bool:
+        """Wait for the thread to exit; returns whether it did."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    @property
+    def done(self) -> bool:
+        """True once the thread has exited."""
+        return self._thread.ident is not None and not self._thread.is_alive()
+
+    def _take_batch(self) -> list[Window] | None:
+        with self._condition:
+            while not self._queue and not self._closed:
+                self._condition.wait()
+            if not self._queue:
+                return None
+            batch = list(self._queue)
+            self._queue.clear()
+            self._condition.notify_all()
+            return batch
+
+    def _run(self) -> None:
+        try:
+            while (batch := self._take_batch()) is not None:
+                probabilities = self.engine.predict(np.stack([w.audio for w in batch]))
+                finished_s = time.monotonic()
+                for window, probs in zip(batch, probabilities):
+                    latency_ms = (finished_s - window.capture_time_s) * 1000.0
+                    self.latencies_ms.append(latency_ms)
+                    self.windows_processed += 1
+                    self.last_end_sample = window.end_sample
+                    smoothed = self._smoother.update(probs)
+                    events = self._detector.update(smoothed, window)
+                    newest = window.audio if self._level_samples is None else window.audio[-self._level_samples :]
+                    result = WindowResult(
+                        window=window,
+                        labels=self.engine.labels,
+                        probabilities=probs,
+                        smoothed=smoothed,
+                        latency_ms=latency_ms,
+                        level_dbfs=level_dbfs(newest),
+                        stats=self._stats(),
+                    )
+                    self._deliver(result, events)
+            if not self._aborted:
+                self._deliver(None, self._detector.finish())
+        except BaseException as exc:  # surfaced through StreamTagger
+            self.error = exc
+            with self._condition:
+                self._aborted = True
+                self._queue.clear()
+                self._condition.notify_all()

@@ -1,0 +1,80 @@
+"""``rtag tag``: the papers' test-time procedure per file, timelines, and unreadable files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from rtag.cli import main
+from rtag.model import TaggerModel
+from tests.fixtures.cli_runner import run_cli
+
+
+@pytest.fixture()
+def real_clip(tmp_path: Path, bark_clip: tuple[np.ndarray, str]) -> Path:
+    """The real bark recording, as the user would pass it (a file on disk)."""
+    audio, name = bark_clip
+    path = tmp_path / name.replace(".flac", ".wav")
+    sf.write(str(path), audio, 44100)
+    return path
+
+
+def test_tag_prints_the_top_three_of_the_test_time_procedure(
+    tiny_bundle: Path, tiny_model: TaggerModel, real_clip: Path, bark_clip: tuple[np.ndarray, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["tag", str(real_clip), "--model", str(tiny_bundle), "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    expected = tiny_model.top_k(tiny_model.tag_clip(bark_clip[0], step_samples=5120), 3)
+    assert record["path"] == str(real_clip)
+    assert [t["label"] for t in record["top"]] == [label for label, _ in expected]
+    assert [t["probability"] for t in record["top"]] == pytest.approx([p for _, p in expected], abs=1e-4)
+
+
+def test_fast_mode_uses_the_51200_sample_step(
+    tiny_bundle: Path, tiny_model: TaggerModel, real_clip: Path, bark_clip: tuple[np.ndarray, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["tag", str(real_clip), "--model", str(tiny_bundle), "--fast", "--format", "jsonl"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    expected = tiny_model.top_k(tiny_model.tag_clip(bark_clip[0], step_samples=51200), 3)
+    assert [t["probability"] for t in record["top"]] == pytest.approx([p for _, p in expected], abs=1e-4)
+
+
+def test_timeline_lists_every_window_as_csv(
+    tiny_bundle: Path, tiny_model: TaggerModel, real_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tag", str(real_clip), "--model", str(tiny_bundle), "--timeline", "--format", "csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    windows = (220500 - tiny_model.window_samples) // tiny_model.hop_samples + 1
+    assert len(rows) == 3 * windows
+    starts = sorted({float(r["start_s"]) for r in rows})
+    assert starts == pytest.approx([i * tiny_model.hop_samples / 44100 for i in range(windows)])
+    assert {r["rank"] for r in rows} == {"1", "2", "3"}
+
+
+def test_corrupt_file_is_reported_by_name_and_the_batch_goes_on(tiny_bundle: Path, tmp_path: Path) -> None:
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage")
+    good = tmp_path / "noise.wav"
+    sf.write(str(good), (np.random.default_rng(0).standard_normal(44100) * 0.1).astype(np.float32), 44100)
+    result = run_cli(["tag", str(corrupt), str(good), "--model", str(tiny_bundle)])
+    assert result.returncode == 1
+    assert "corrupt.wav" in result.stderr and "cannot decode audio" in result.stderr
+    assert "1 file(s) tagged, 1 could not be read" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(good) in result.stdout and "corrupt.wav" not in result.stdout
+
+
+def test_without_a_model_bundle_the_error_says_so(tmp_path: Path) -> None:
+    clip = tmp_path / "tone.wav"
+    sf.write(str(clip), np.zeros(4410, np.float32), 44100)
+    result = run_cli(["tag", str(clip)])
+    assert result.returncode == 2
+    assert "no default model is bundled" in result.stderr

@@ -1,0 +1,56 @@
+"""Smoothing in log space and hysteresis events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from rtag.scheduler import Window
+from rtag.smoother import ProbabilitySmoother, TagEventDetector
+
+LABELS = ("Bark", "Meow", "Cough")
+
+
+def window(index: int, hop: int = 100, size: int = 200) -> Window:
+    return Window(index, index * hop, np.zeros(size, np.float32), sample_rate_hz=100, capture_time_s=0.0)
+
+
+def test_smoother_is_the_renormalised_geometric_mean_of_the_last_k() -> None:
+    smoother = ProbabilitySmoother(smoothing_windows=2)
+    a = np.array([0.8, 0.1, 0.1], np.float32)
+    b = np.array([0.2, 0.6, 0.2], np.float32)
+    c = np.array([0.1, 0.1, 0.8], np.float32)
+    np.testing.assert_allclose(smoother.update(a), a, atol=1e-6)
+    expected = np.sqrt(a * b) / np.sqrt(a * b).sum()
+    np.testing.assert_allclose(smoother.update(b), expected, atol=1e-6)
+    expected = np.sqrt(b * c) / np.sqrt(b * c).sum()  # a has left the window
+    np.testing.assert_allclose(smoother.update(c), expected, atol=1e-6)
+
+
+def test_a_tag_starts_once_and_ends_only_below_the_off_threshold() -> None:
+    detector = TagEventDetector(LABELS, on_threshold=0.5, off_threshold=0.3)
+    bark = [0.2, 0.6, 0.45, 0.35, 0.7, 0.25, 0.1]
+    events = []
+    for i, p in enumerate(bark):
+        events += detector.update(np.array([p, 0.0, 0.0]), window(i))
+    assert [(e.label, e.kind, e.sample, e.window_index) for e in events] == [
+        ("Bark", "start", 100, 1),
+        ("Bark", "end", 600, 5),  # the end of window 4, the last one that held it
+    ]
+    assert str(events[0]) == "Bark started at 1.00 s (p=0.60)"
+    assert events[1].time_s == pytest.approx(6.0)
+
+
+def test_finish_closes_active_tags_at_the_end_of_the_last_window() -> None:
+    detector = TagEventDetector(LABELS, on_threshold=0.5, off_threshold=0.3)
+    detector.update(np.array([0.9, 0.6, 0.0]), window(0))
+    detector.update(np.array([0.9, 0.1, 0.0]), window(1))
+    assert detector.active_labels == ("Bark",)
+    ends = detector.finish()
+    assert [(e.label, e.kind, e.sample, e.probability) for e in ends] == [("Bark", "end", 300, pytest.approx(0.9))]
+    assert detector.active_labels == () and detector.finish() == []
+
+
+def test_thresholds_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="off_threshold"):
+        TagEventDetector(LABELS, on_threshold=0.3, off_threshold=0.5)
