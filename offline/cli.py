@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "offline.commands.evaluate",
     "offline.commands.export",
     "offline.commands.bench",
+    "offline.corpus",
 )
 
 
