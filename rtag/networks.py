@@ -161,42 +161,35 @@ class TaggerNetwork(nn.Module):
         return audio / torch.clamp(peak, min=self.config.peak_norm_floor)
 
 
-class CnnAudio(TaggerNetwork):
+class _BranchClassifier(TaggerNetwork):
+    """One feature extractor with the papers' classifier head: dense -> ReLU -> BatchNorm -> classes."""
+
+    def __init__(self, config: ModelConfig, extractor: AudioFeatures | SpecFeatures, dense_units: int) -> None:
+        super().__init__(config)
+        self.extractor = extractor
+        self.classifier = _dense_stack(extractor.num_features, [dense_units], config.num_classes, batch_norm=True)
+        _init_like_keras(self)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """High-level features [B, F] (the input of the dense head)."""
+        return self.extractor(self.normalize(audio))
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(audio))
+
+
+class CnnAudio(_BranchClassifier):
     """cnn-audio (Table 1): 1-D CNN on raw audio with a dense layer and a softmax head."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.extractor = AudioFeatures(config.audio, config.window_samples)
-        self.classifier = _dense_stack(
-            self.extractor.num_features, [config.audio.dense_units], config.num_classes, batch_norm=True
-        )
-        _init_like_keras(self)
-
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """High-level features [B, F] (the input of the dense head)."""
-        return self.extractor(self.normalize(audio))
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(audio))
+        super().__init__(config, AudioFeatures(config.audio, config.window_samples), config.audio.dense_units)
 
 
-class CnnSpec(TaggerNetwork):
+class CnnSpec(_BranchClassifier):
     """cnn-spec (Table 2): 2-D CNN on the log-mel spectrogram with a dense layer and a softmax head."""
 
     def __init__(self, config: ModelConfig) -> None:
-        super().__init__(config)
-        self.extractor = SpecFeatures(config)
-        self.classifier = _dense_stack(
-            self.extractor.num_features, [config.spec.dense_units], config.num_classes, batch_norm=True
-        )
-        _init_like_keras(self)
-
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """High-level features [B, F] (the input of the dense head)."""
-        return self.extractor(self.normalize(audio))
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(audio))
+        super().__init__(config, SpecFeatures(config), config.spec.dense_units)
 
 
 class CnnComb(TaggerNetwork):
