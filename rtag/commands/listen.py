@@ -10,7 +10,7 @@ from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import load_runtime_config
 from rtag.sinks import JsonLinesWriter
-from rtag.sources import FileSource, MicSource, Source
+from rtag.sources import FileSource
 from rtag.stream import StreamTagger
 from rtag.stream_results import StreamStats
 
@@ -47,7 +47,8 @@ def summary(stats: StreamStats) -> str:
         f"captured {stats.captured_s:.1f} s; windows: {stats.windows_processed} tagged, "
         f"{stats.windows_dropped} dropped, {stats.windows_skipped} skipped; lost samples: "
         f"{stats.lost_samples}; device overflows: {stats.input_overflows}; callback errors: "
-        f"{stats.callback_errors}; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
+        f"{stats.callback_errors}; device lost {stats.device_losses} time(s), away "
+        f"{stats.device_gap_samples / stats.capture_rate_hz:.2f} s; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
     )
 
 
@@ -60,17 +61,15 @@ def run(args: argparse.Namespace) -> int:
         print("rtag listen: error: give --device or --source, not both", file=sys.stderr)
         return 2
     config = load_runtime_config(args.config, args.set)
-    source: Source
+    source = None
     if args.source is not None:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
-    else:
-        source = MicSource(args.device, block_samples=config.capture_block_samples)
     model = load_model(args.model)
-    print(f"listening to {source.name} ({source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
     if args.jsonl is not None:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
-    stream = StreamTagger(model, source, config=config, sinks=sinks)
+    stream = StreamTagger(model, source, device=args.device, config=config, sinks=sinks)
+    print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     with stream:
         try:
             stream.run_for(args.duration_s)
