@@ -229,6 +229,10 @@ class StreamTagger:
     def stop(self) -> StreamStats:
         """Stop capturing, process what was captured, end active tags, close the sinks.
 
+        A real-time source's captured audio is cut into windows and tagged (the ring buffer
+        holds only what arrived since the last poll); a lossless replay (``realtime=False``)
+        stops at once: the windows already queued are tagged, the audio it read ahead is not.
+
         Returns:
             The final counters.
 
@@ -260,12 +264,18 @@ class StreamTagger:
 
     def _run_scheduler(self) -> None:
         poll_s = self.config.poll_interval_ms / 1000.0
+        # A lossless replay keeps the ring full: take about a hop at a time, so that stop() is
+        # noticed between windows rather than after ring_buffer_s of them.
+        take_samples = None if self.source.realtime else max(1, math.ceil(self._converter.to_source_samples(self.hop_samples)))
         try:
             while True:
+                if self._stop_requested.is_set() and not self.source.realtime:
+                    break  # stop() ends a lossless replay at once; its read-ahead is not tagged
                 source_done = self.source.finished or self._stop_requested.is_set()
-                chunk = self.ring.consume()
-                self._schedule(chunk, last=source_done)
-                if source_done:
+                chunk = self.ring.consume(take_samples)
+                last = source_done and self.ring.consumed_samples >= self.ring.written_samples
+                self._schedule(chunk, last=last)
+                if last:
                     break
                 if chunk.audio.shape[0] == 0:
                     time.sleep(poll_s)

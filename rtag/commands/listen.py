@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rtag.model import load_model
@@ -15,6 +20,8 @@ from rtag.stream import StreamTagger
 from rtag.stream_results import StreamStats
 
 __all__ = ["register", "run", "summary"]
+
+STOP_POLL_S = 0.05  # how often the main thread looks for Ctrl-C and the end of the stream
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,6 +59,21 @@ def summary(stats: StreamStats) -> str:
     )
 
 
+@contextmanager
+def _ctrl_c_requests_stop() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C (SIGINT) sets the yielded event instead of raising KeyboardInterrupt
+    wherever the main thread happens to be; the stream is then stopped in order."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def run(args: argparse.Namespace) -> int:
     """Listen until stopped; returns the exit code."""
     if args.fast and args.source is None:
@@ -70,10 +92,12 @@ def run(args: argparse.Namespace) -> int:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
     stream = StreamTagger(model, source, device=args.device, config=config, sinks=sinks)
     print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
-    with stream:
-        try:
-            stream.run_for(args.duration_s)
-        except KeyboardInterrupt:
-            pass
+    with stream, _ctrl_c_requests_stop() as stop_requested:
+        deadline_s = None if args.duration_s is None else time.monotonic() + args.duration_s
+        while not stream.finished and not stop_requested.is_set():
+            remaining_s = None if deadline_s is None else deadline_s - time.monotonic()
+            if remaining_s is not None and remaining_s <= 0:
+                break
+            stream.run_for(STOP_POLL_S if remaining_s is None else min(STOP_POLL_S, remaining_s))
     print(summary(stream.stats()), file=sys.stderr)
     return 0
