@@ -10,13 +10,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from rtag.model import TaggerModel
 from rtag.sinks import JsonLinesWriter
@@ -28,14 +26,7 @@ from tests.fixtures.virtual_mic import VirtualMic
 STOP_LIMIT_S = 1.0
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread() -> Iterator[None]:
-    """One torch thread, as in the child process: two intra-op threads fighting other jobs for
-    two shared cores make a tiny batch take hundreds of milliseconds."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _noise_file(path: Path, seconds: float) -> Path:

@@ -4,13 +4,11 @@ exact window counts, no timestamp drift and flat resident memory."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from rtag.model import TaggerModel
 from rtag.runtime_config import RuntimeConfig
@@ -47,16 +45,8 @@ def looped_recordings(real_data: Path, manifest: list[dict[str, str]], samples: 
     return out
 
 
-@pytest.fixture()
-def _one_torch_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.mark.slow
-@pytest.mark.usefixtures("_one_torch_thread")
+@pytest.mark.usefixtures("one_torch_thread")
 def test_thirty_minutes_of_real_audio_keep_exact_windows_times_and_flat_memory(
     tiny_model: TaggerModel, real_data: Path, real_manifest: list[dict[str, str]]
 ) -> None:
