@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
+from rtag.engines import ENGINE_KINDS
 
 __all__ = ["RuntimeConfig", "load_runtime_config"]
 
@@ -35,6 +36,8 @@ class RuntimeConfig:
         off_threshold: smoothed probability below which an active tag ends (default 0.3);
             must not exceed ``on_threshold`` (hysteresis).
         poll_interval_ms: how often the scheduler looks for new audio (default 5 ms).
+        engine: inference back end, ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CUDA when
+            it can load, else CPU); see :func:`rtag.engines.create_engine`.
     """
 
     window_samples: int | None = None
@@ -47,8 +50,11 @@ class RuntimeConfig:
     on_threshold: float = 0.5
     off_threshold: float = 0.3
     poll_interval_ms: float = 5.0
+    engine: str = "torch"
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINE_KINDS:
+            raise ConfigError(f"runtime.engine must be one of {', '.join(ENGINE_KINDS)}, not {self.engine!r}")
         for name in ("window_samples", "hop_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from rtag.engines import create_engine
 from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import load_runtime_config
@@ -65,12 +66,12 @@ def run(args: argparse.Namespace) -> int:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
     else:
         source = MicSource(args.device, block_samples=config.capture_block_samples)
-    model = load_model(args.model)
+    engine = create_engine(load_model(args.model), config.engine)
     print(f"listening to {source.name} ({source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
     if args.jsonl is not None:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
-    stream = StreamTagger(model, source, config=config, sinks=sinks)
+    stream = StreamTagger(engine, source, config=config, sinks=sinks)
     with stream:
         try:
             stream.run_for(args.duration_s)
