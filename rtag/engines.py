@@ -115,7 +115,9 @@ class OnnxEngine:
         self.session = ort.InferenceSession(str(self.path), options, providers=requested)
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         if "CUDAExecutionProvider" in providers and "CUDAExecutionProvider" not in self.providers:
-            log.warning("ONNX Runtime cannot use CUDA here; running on %s", ", ".join(self.providers))
+            # loud only where a GPU exists (torch sees it) and ONNX Runtime still cannot use it
+            level = logging.WARNING if _gpu_present() else logging.INFO
+            log.log(level, "ONNX Runtime cannot use CUDA here; running on %s", ", ".join(self.providers))
 
     @property
     def name(self) -> str:
@@ -128,6 +130,12 @@ class OnnxEngine:
         if audio.ndim != 2 or audio.shape[1] != self.window_samples:
             raise ValueError(f"expected audio shaped [batch, {self.window_samples}], got {audio.shape}")
         return self.session.run(["probabilities"], {"audio": audio})[0]
+
+
+def _gpu_present() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def create_engine(model: TaggerModel, kind: str = "torch", onnx_dir: str | Path | None = None) -> Engine:
