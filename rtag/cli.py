@@ -17,7 +17,7 @@ from rtag import __version__
 
 __all__ = ["COMMAND_MODULES", "build_command_parser", "build_parser", "main", "run_command_line"]
 
-COMMAND_MODULES: tuple[str, ...] = ("info", "export", "devices", "listen", "tag")
+COMMAND_MODULES: tuple[str, ...] = ("info", "export", "devices", "listen", "tag", "bench")
 
 
 def build_command_parser(

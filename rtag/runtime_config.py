@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
+from rtag.engines import ENGINE_KINDS
 
 __all__ = ["RuntimeConfig", "load_runtime_config"]
 
@@ -40,6 +41,8 @@ class RuntimeConfig:
             (default 2 s). A lost device is retried until it returns or the stream stops.
         device_stall_timeout_s: an input device that delivers no audio for this long is
             treated as lost (default 1 s).
+        engine: inference back end, ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CUDA when
+            it can load, else CPU); see :func:`rtag.engines.create_engine`.
     """
 
     window_samples: int | None = None
@@ -55,8 +58,11 @@ class RuntimeConfig:
     device_retry_initial_s: float = 0.1
     device_retry_max_s: float = 2.0
     device_stall_timeout_s: float = 1.0
+    engine: str = "torch"
 
     def __post_init__(self) -> None:
+        if self.engine not in ENGINE_KINDS:
+            raise ConfigError(f"runtime.engine must be one of {', '.join(ENGINE_KINDS)}, not {self.engine!r}")
         for name in ("window_samples", "hop_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rtag.engines import create_engine
 from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import load_runtime_config
@@ -86,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
     source = None
     if args.source is not None:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
-    model = load_model(args.model)
+    engine = create_engine(load_model(args.model), config.engine)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
     if args.jsonl is not None:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
-    stream = StreamTagger(model, source, device=args.device, config=config, sinks=sinks)
+    stream = StreamTagger(engine, source, device=args.device, config=config, sinks=sinks)
     print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     with stream, _ctrl_c_requests_stop() as stop_requested:
         deadline_s = None if args.duration_s is None else time.monotonic() + args.duration_s

@@ -21,11 +21,15 @@ def noise_file(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
 def test_listen_replays_a_file_fast_into_json_lines(
-    tiny_bundle: Path, noise_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_bundle: Path, noise_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], engine: str
 ) -> None:
     out = tmp_path / "out.jsonl"
-    code = main(["listen", "--model", str(tiny_bundle), "--source", str(noise_file), "--fast", "--jsonl", str(out)])
+    code = main(
+        ["listen", "--model", str(tiny_bundle), "--source", str(noise_file), "--fast", "--jsonl", str(out),
+         "--set", f"engine={engine}"]
+    )
     assert code == 0
     windows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [w["start_sample"] for w in windows if w["type"] == "window"] == [i * 11025 for i in range(7)]

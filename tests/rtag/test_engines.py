@@ -1,0 +1,85 @@
+"""Engines: torch and ONNX Runtime behind one interface, with the provider that really runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rtag.config import ModelConfig, load_yaml
+from rtag.engines import Engine, OnnxEngine, TorchEngine, as_engine, create_engine
+from rtag.labels import FSDKAGGLE2018_LABELS
+from rtag.model import TaggerModel
+from rtag.networks import build_network
+from tests.conftest import CONFIGS
+
+
+@pytest.fixture(scope="module")
+def tiny_model() -> TaggerModel:
+    config = load_yaml(CONFIGS / "model" / "comb_tiny.yaml", ModelConfig)
+    torch.manual_seed(5)
+    network = build_network(config).train()
+    with torch.no_grad():
+        network(0.1 * torch.randn(8, config.window_samples))
+    return TaggerModel.from_network(network.eval(), config, FSDKAGGLE2018_LABELS, hop_samples=11025, device="cpu")
+
+
+def test_onnx_engine_agrees_with_torch_engine(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    onnx_engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
+    torch_engine = create_engine(tiny_model, "torch")
+    assert isinstance(onnx_engine, OnnxEngine) and isinstance(torch_engine, TorchEngine)
+    audio = (0.1 * np.random.default_rng(1).standard_normal((5, 22050))).astype(np.float32)
+    assert np.abs(onnx_engine.predict(audio) - torch_engine.predict(audio)).max() < 1e-5
+    for engine in (onnx_engine, torch_engine):
+        assert isinstance(engine, Engine)
+        assert (engine.labels, engine.window_samples, engine.hop_samples, engine.sample_rate_hz) == (
+            FSDKAGGLE2018_LABELS,
+            22050,
+            11025,
+            44100,
+        )
+
+
+def test_onnx_engine_reports_the_provider_that_runs(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
+    assert engine.providers, "the session runs on at least one provider"
+    assert engine.name == f"onnxruntime-{engine.providers[0]}"
+    if not torch.cuda.is_available():
+        assert engine.providers == ("CPUExecutionProvider",)
+    cpu_only = OnnxEngine(engine.path, providers=["CPUExecutionProvider"])
+    assert cpu_only.providers == ("CPUExecutionProvider",)
+
+
+def test_onnx_engine_rejects_windows_of_the_wrong_length(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
+    with pytest.raises(ValueError, match=r"expected audio shaped \[batch, 22050\]"):
+        engine.predict(np.zeros((1, 100), dtype=np.float32))
+
+
+def test_unknown_engine_kind_is_named(tiny_model: TaggerModel) -> None:
+    with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
+        create_engine(tiny_model, "tensorrt")
+
+
+def test_as_engine_wraps_models_and_passes_engines_through(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    assert isinstance(as_engine(tiny_model), TorchEngine)
+    onnx_engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
+    assert as_engine(onnx_engine) is onnx_engine
+    with pytest.raises(TypeError):
+        as_engine(object())
+
+
+def test_stream_tagger_runs_on_the_onnx_engine(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    from rtag import ArraySource, StreamTagger
+
+    engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
+    audio = (0.1 * np.random.default_rng(2).standard_normal(22050 + 4 * 11025)).astype(np.float32)
+    windows = []
+    with StreamTagger(engine, source=ArraySource(audio, sample_rate_hz=44100), on_window=windows.append) as stream:
+        stats = stream.run_for()
+    assert [w.start_sample for w in windows] == [0, 11025, 22050, 33075, 44100]
+    assert stats.windows_dropped == 0
+    expected = tiny_model.predict(np.stack([audio[s : s + 22050] for s in range(0, 44101, 11025)]))
+    assert np.abs(np.stack([w.probabilities for w in windows]) - expected).max() < 1e-5
