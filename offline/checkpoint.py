@@ -10,8 +10,9 @@ from __future__ import annotations
 import io
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import torch
@@ -19,23 +20,52 @@ import torch
 __all__ = ["atomic_write_bytes", "capture_rng_state", "load_checkpoint", "restore_rng_state", "save_checkpoint"]
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``)."""
+def _open_for_writing(path: Path) -> BinaryIO:
+    return open(path, "wb")
+
+
+def atomic_write_bytes(
+    path: Path, data: bytes, *, open_file: Callable[[Path], BinaryIO] = _open_for_writing
+) -> Path:
+    """Write ``data`` to ``path`` atomically (temporary file, fsync, ``os.replace``).
+
+    If anything fails (or the process dies) before the final rename, ``path`` keeps its previous
+    contents; on an exception the temporary file is removed and the exception propagates.
+
+    Args:
+        path: the file to write.
+        data: its new contents.
+        open_file: opens the temporary file for binary writing (default: ``open(tmp, "wb")``);
+            a different opener (e.g. one whose writes fail midway, as a full disk does) is how
+            the behaviour under failure is tested.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open_file(tmp) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
-def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
-    """Serialise ``state`` with :func:`torch.save` and write it atomically to ``path``."""
+def save_checkpoint(
+    path: Path, state: dict[str, Any], *, open_file: Callable[[Path], BinaryIO] = _open_for_writing
+) -> Path:
+    """Serialise ``state`` with :func:`torch.save` and write it atomically to ``path``.
+
+    Args:
+        path: the checkpoint file.
+        state: what to save.
+        open_file: see :func:`atomic_write_bytes`.
+    """
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    return atomic_write_bytes(path, buffer.getvalue())
+    return atomic_write_bytes(path, buffer.getvalue(), open_file=open_file)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

@@ -10,13 +10,14 @@ __version__ = "0.1.0"
 from rtag.bundle import BundleError  # noqa: E402
 from rtag.model import TaggerModel, load_model  # noqa: E402
 from rtag.smoother import TagEvent  # noqa: E402
-from rtag.sources import ArraySource, FileSource, MicSource  # noqa: E402
+from rtag.sources import ArraySource, DeviceEvent, FileSource, MicSource  # noqa: E402
 from rtag.stream import StreamTagger  # noqa: E402
 from rtag.stream_results import StreamStats, WindowResult  # noqa: E402
 
 __all__ = [
     "ArraySource",
     "BundleError",
+    "DeviceEvent",
     "FileSource",
     "MicSource",
     "StreamStats",

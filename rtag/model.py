@@ -11,7 +11,7 @@ import torch
 from rtag.bundle import BundleError, read_bundle
 from rtag.config import ModelConfig
 from rtag.networks import TaggerNetwork
-from rtag.tta import geometric_mean, tta_inputs
+from rtag.tta import geometric_mean, tta_batches
 
 __all__ = ["DEFAULT_BUNDLE", "TaggerModel", "default_bundle_path", "load_model", "resolve_device"]
 
@@ -127,12 +127,11 @@ class TaggerModel:
             clip: 1-D float samples at ``sample_rate_hz``.
             step_samples: step between crops/positions (default 5120 as in the papers; 51200 is
                 the technical report's efficient mode).
-            batch_size: inputs per forward pass (default 32).
+            batch_size: inputs per forward pass (default 32); the inputs are made one batch at
+                a time, so memory does not grow with the clip's length.
         """
-        inputs = tta_inputs(clip, self.window_samples, step_samples)
-        probs = np.concatenate(
-            [self.predict(inputs[start : start + batch_size]) for start in range(0, len(inputs), batch_size)]
-        )
+        batches = tta_batches(clip, self.window_samples, step_samples, batch_size)
+        probs = np.concatenate([self.predict(batch) for batch in batches])
         return geometric_mean(probs, axis=0)
 
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:

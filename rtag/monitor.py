@@ -6,6 +6,7 @@ import sys
 from typing import IO
 
 from rtag.smoother import TagEvent
+from rtag.sources import DeviceEvent
 from rtag.stream_results import StreamStats, WindowResult
 
 __all__ = ["ConsoleMonitor"]
@@ -66,6 +67,12 @@ class ConsoleMonitor:
 
     def on_event(self, event: TagEvent) -> None:
         """Print one event line (above the live display on a terminal)."""
+        self._erase()
+        self._stream.write(f"{event}\n")
+        self._stream.flush()
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        """Print one line when the input device is lost, fails to reopen, or is restored."""
         self._erase()
         self._stream.write(f"{event}\n")
         self._stream.flush()

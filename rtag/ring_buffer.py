@@ -11,6 +11,11 @@ the capacity, the producer overwrites the oldest samples; the consumer notices o
 :attr:`RingBuffer.lost_samples`. Each sample index is either delivered exactly once or counted as
 lost exactly once.
 
+When capture itself stops for a while (an audio device lost and reopened), the producer calls
+:meth:`RingBuffer.skip` with the number of samples the gap lasted: the stream position advances by
+them as if they had been written, and the consumer counts them as lost, so positions after the
+gap stay true to the wall clock.
+
 No lock is used: the producer announces the range it is about to overwrite before copying, and
 the consumer checks that announcement after copying (a sequence-lock pattern), so a read that
 raced with an overwrite is detected and its damaged head discarded as lost.
@@ -136,6 +141,24 @@ class RingBuffer:
         if first < block.shape[0]:
             self._copy_mono(block[first:], self._buffer[: block.shape[0] - first])
         self._head = (end, capture_time_s)
+
+    def skip(self, frames: int, capture_time_s: float | None = None) -> None:
+        """Advance the stream position by ``frames`` samples that were never captured (producer side).
+
+        The consumer counts them in :attr:`lost_samples` and its next chunk starts after them.
+        Samples written before the gap that the consumer has not read yet are counted as lost
+        too (call this once the consumer has caught up to lose nothing else).
+
+        Args:
+            frames: length of the gap in samples (nothing happens for 0 or less).
+            capture_time_s: ``time.monotonic()`` reading for the gap's end (default: now).
+        """
+        if frames <= 0:
+            return
+        end = self._head[0] + frames
+        # The gap's slots hold stale audio: announce them like an overwrite so they are never read.
+        self._overwrite_until = max(self._overwrite_until, end)
+        self._head = (end, time.monotonic() if capture_time_s is None else capture_time_s)
 
     @staticmethod
     def _copy_mono(block: np.ndarray, out: np.ndarray) -> None:

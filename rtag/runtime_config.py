@@ -36,6 +36,11 @@ class RuntimeConfig:
         off_threshold: smoothed probability below which an active tag ends (default 0.3);
             must not exceed ``on_threshold`` (hysteresis).
         poll_interval_ms: how often the scheduler looks for new audio (default 5 ms).
+        device_retry_initial_s: first wait before reopening a lost input device (default 0.1 s).
+        device_retry_max_s: longest wait between reopening attempts; waits double up to it
+            (default 2 s). A lost device is retried until it returns or the stream stops.
+        device_stall_timeout_s: an input device that delivers no audio for this long is
+            treated as lost (default 1 s).
         engine: inference back end, ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CUDA when
             it can load, else CPU); see :func:`rtag.engines.create_engine`.
     """
@@ -50,6 +55,9 @@ class RuntimeConfig:
     on_threshold: float = 0.5
     off_threshold: float = 0.3
     poll_interval_ms: float = 5.0
+    device_retry_initial_s: float = 0.1
+    device_retry_max_s: float = 2.0
+    device_stall_timeout_s: float = 1.0
     engine: str = "torch"
 
     def __post_init__(self) -> None:
@@ -64,6 +72,11 @@ class RuntimeConfig:
                 raise ConfigError(f"runtime.{name} must be at least 1, not {getattr(self, name)}")
         if self.ring_buffer_s <= 0 or self.poll_interval_ms <= 0:
             raise ConfigError("runtime.ring_buffer_s and runtime.poll_interval_ms must be positive")
+        if not 0 < self.device_retry_initial_s <= self.device_retry_max_s or self.device_stall_timeout_s <= 0:
+            raise ConfigError(
+                "runtime.device_retry_initial_s, device_retry_max_s and device_stall_timeout_s must be "
+                "positive, with device_retry_initial_s <= device_retry_max_s"
+            )
         if not 0.0 <= self.off_threshold <= self.on_threshold <= 1.0:
             raise ConfigError(
                 "runtime thresholds need 0 <= off_threshold <= on_threshold <= 1, "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any, Protocol
 
 from rtag.smoother import TagEvent
+from rtag.sources import DeviceEvent
 from rtag.stream_results import WindowResult
 
 __all__ = ["CallbackDispatcher", "CallbackSink", "JsonLinesWriter", "Sink"]
@@ -27,7 +28,7 @@ logger = logging.getLogger("rtag.stream")
 class Sink(Protocol):
     """Receives results and events on the dispatcher thread.
 
-    Any of the three methods may be left out; ``close`` is called once when the stream stops.
+    Any of the four methods may be left out; ``close`` is called once when the stream stops.
     """
 
     def on_window(self, result: WindowResult) -> None:
@@ -36,6 +37,10 @@ class Sink(Protocol):
 
     def on_event(self, event: TagEvent) -> None:
         """Called for every tag start or end, in stream order."""
+        ...
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        """Called when the input device is lost, fails to reopen, or is restored."""
         ...
 
     def close(self) -> None:
@@ -49,17 +54,21 @@ class CallbackSink:
     Args:
         on_window: called with each :class:`~rtag.stream_results.WindowResult` (default none).
         on_event: called with each :class:`~rtag.smoother.TagEvent` (default none).
+        on_device_event: called with each :class:`~rtag.sources.DeviceEvent` (default none).
     """
 
     def __init__(
         self,
         on_window: Callable[[WindowResult], Any] | None = None,
         on_event: Callable[[TagEvent], Any] | None = None,
+        on_device_event: Callable[[DeviceEvent], Any] | None = None,
     ) -> None:
         if on_window is not None:
             self.on_window = on_window
         if on_event is not None:
             self.on_event = on_event
+        if on_device_event is not None:
+            self.on_device_event = on_device_event
 
 
 class CallbackDispatcher:
@@ -75,7 +84,7 @@ class CallbackDispatcher:
         self._sinks = list(sinks)
         self._capacity = results_queue
         self._lossless = lossless
-        self._queue: deque[tuple[WindowResult | None, list[TagEvent]]] = deque()
+        self._queue: deque[tuple[WindowResult | None, list[TagEvent | DeviceEvent]]] = deque()
         self._condition = threading.Condition()
         self._closed = False
         self.results_dropped = 0
@@ -86,7 +95,7 @@ class CallbackDispatcher:
         """Start the dispatcher thread."""
         self._thread.start()
 
-    def put(self, result: WindowResult | None, events: list[TagEvent]) -> None:
+    def put(self, result: WindowResult | None, events: list[TagEvent | DeviceEvent]) -> None:
         """Queue a result (``None`` for events alone) and its events for the sinks."""
         with self._condition:
             if self._lossless:
@@ -96,6 +105,10 @@ class CallbackDispatcher:
                 self._drop_oldest_result()
             self._queue.append((result, events))
             self._condition.notify_all()
+
+    def put_device_event(self, event: DeviceEvent) -> None:
+        """Queue a device event for the sinks (from the device's watchdog thread)."""
+        self.put(None, [event])
 
     def _drop_oldest_result(self) -> None:
         """Drop the oldest queued window result; its events are kept (they are never dropped)."""
@@ -135,7 +148,7 @@ class CallbackDispatcher:
                 if result is not None:
                     self._call(sink, "on_window", result)
                 for event in events:
-                    self._call(sink, "on_event", event)
+                    self._call(sink, "on_device_event" if isinstance(event, DeviceEvent) else "on_event", event)
         for sink in self._sinks:
             self._call(sink, "close")
 
@@ -148,7 +161,10 @@ class JsonLinesWriter:
     "top_smoothed": [["Bark", 0.55], ...]}`` (``top``: the window's own probabilities;
     ``top_smoothed``: after the K-window geometric mean) and
     ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
-    "probability": 0.61, "window_index": 3}``. The file is flushed when the stream stops.
+    "probability": 0.61, "window_index": 3}`` and, when the input device is lost, fails to reopen
+    or is restored, ``{"type": "device", "kind": "lost", "device": "USB Mic", "sample": 441000,
+    "gap_samples": 0, "attempt": 0, "message": "its stream ended"}`` (``sample`` at the capture
+    rate). The file is flushed when the stream stops.
 
     Args:
         path: output file (created or truncated), or an open text stream.
@@ -189,6 +205,19 @@ class JsonLinesWriter:
             "time_s": round(event.time_s, 4),
             "probability": round(event.probability, 5),
             "window_index": event.window_index,
+        }
+        self._file.write(json.dumps(record) + "\n")
+
+    def on_device_event(self, event: DeviceEvent) -> None:
+        """Write one device line."""
+        record = {
+            "type": "device",
+            "kind": event.kind,
+            "device": event.device,
+            "sample": event.sample,
+            "gap_samples": event.gap_samples,
+            "attempt": event.attempt,
+            "message": event.message,
         }
         self._file.write(json.dumps(record) + "\n")
 

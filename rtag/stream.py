@@ -30,7 +30,7 @@ from rtag.runtime_config import RuntimeConfig, load_runtime_config
 from rtag.scheduler import WindowScheduler
 from rtag.sinks import CallbackDispatcher, CallbackSink
 from rtag.smoother import ProbabilitySmoother, TagEvent, TagEventDetector
-from rtag.sources import ArraySource, MicSource, Source
+from rtag.sources import ArraySource, DeviceEvent, MicSource, Source
 from rtag.stream_results import StreamStats, WindowResult
 from rtag.worker import InferenceWorker
 
@@ -87,6 +87,8 @@ class StreamTagger:
             system's default input).
         on_event: called with every :class:`~rtag.smoother.TagEvent` (default none).
         on_window: called with every :class:`~rtag.stream_results.WindowResult` (default none).
+        on_device_event: called with every :class:`~rtag.sources.DeviceEvent` (input device
+            lost, reopening failed, restored; default none). Device events are never dropped.
         config: a :class:`~rtag.runtime_config.RuntimeConfig` or the path of its YAML file
             (default: all defaults, see configs/runtime/default.yaml).
         sinks: further sinks (e.g. :class:`~rtag.monitor.ConsoleMonitor`,
@@ -106,6 +108,7 @@ class StreamTagger:
         device: int | str | None = None,
         on_event: Callable[[TagEvent], Any] | None = None,
         on_window: Callable[[WindowResult], Any] | None = None,
+        on_device_event: Callable[[DeviceEvent], Any] | None = None,
         config: RuntimeConfig | str | Path | None = None,
         sinks: Sequence[object] = (),
     ) -> None:
@@ -118,7 +121,13 @@ class StreamTagger:
         if source is not None and device is not None:
             raise ValueError("give a source or a device, not both")
         if source is None:
-            source = MicSource(device, block_samples=block_samples)
+            source = MicSource(
+                device,
+                block_samples=block_samples,
+                retry_initial_s=self.config.device_retry_initial_s,
+                retry_max_s=self.config.device_retry_max_s,
+                stall_timeout_s=self.config.device_stall_timeout_s,
+            )
         elif isinstance(source, np.ndarray):
             source = ArraySource(source, self.sample_rate_hz, block_samples=block_samples)
         self.source: Source = source
@@ -127,12 +136,13 @@ class StreamTagger:
         self._converter = _ModelRateConverter(source.sample_rate_hz, self.sample_rate_hz)
         lossless = not source.realtime
         sink_list: list[object] = []
-        if on_window is not None or on_event is not None:
-            sink_list.append(CallbackSink(on_window=on_window, on_event=on_event))
+        if on_window is not None or on_event is not None or on_device_event is not None:
+            sink_list.append(CallbackSink(on_window=on_window, on_event=on_event, on_device_event=on_device_event))
         sink_list.extend(sinks)
         self._dispatcher = CallbackDispatcher(
             sink_list, results_queue=self.config.results_queue, lossless=lossless
         )
+        source.on_device_event = self._dispatcher.put_device_event
         self._worker = InferenceWorker(
             self.engine,
             ProbabilitySmoother(self.config.smoothing_windows),
@@ -219,6 +229,10 @@ class StreamTagger:
     def stop(self) -> StreamStats:
         """Stop capturing, process what was captured, end active tags, close the sinks.
 
+        A real-time source's captured audio is cut into windows and tagged (the ring buffer
+        holds only what arrived since the last poll); a lossless replay (``realtime=False``)
+        stops at once: the windows already queued are tagged, the audio it read ahead is not.
+
         Returns:
             The final counters.
 
@@ -250,12 +264,18 @@ class StreamTagger:
 
     def _run_scheduler(self) -> None:
         poll_s = self.config.poll_interval_ms / 1000.0
+        # A lossless replay keeps the ring full: take about a hop at a time, so that stop() is
+        # noticed between windows rather than after ring_buffer_s of them.
+        take_samples = None if self.source.realtime else max(1, math.ceil(self._converter.to_source_samples(self.hop_samples)))
         try:
             while True:
+                if self._stop_requested.is_set() and not self.source.realtime:
+                    break  # stop() ends a lossless replay at once; its read-ahead is not tagged
                 source_done = self.source.finished or self._stop_requested.is_set()
-                chunk = self.ring.consume()
-                self._schedule(chunk, last=source_done)
-                if source_done:
+                chunk = self.ring.consume(take_samples)
+                last = source_done and self.ring.consumed_samples >= self.ring.written_samples
+                self._schedule(chunk, last=last)
+                if last:
                     break
                 if chunk.audio.shape[0] == 0:
                     time.sleep(poll_s)
@@ -304,4 +324,8 @@ class StreamTagger:
             latency_ms_p99=float(np.percentile(latencies, 99)) if has_latency else 0.0,
             lag_s=max(0, captured_model - self._worker.last_end_sample) / self.sample_rate_hz,
             max_capture_write_ms=self.source.max_write_ms,
+            # Sources written before device faults were reported may lack these attributes.
+            device_connected=getattr(self.source, "connected", True),
+            device_losses=getattr(self.source, "device_losses", 0),
+            device_gap_samples=getattr(self.source, "gap_samples", 0),
         )

@@ -18,7 +18,8 @@ class StreamStats:
     Attributes:
         sample_rate_hz: the model rate, the unit of window positions.
         capture_rate_hz: the source's rate, the unit of ``captured_samples`` and ``lost_samples``.
-        captured_samples: samples the source wrote into the ring buffer.
+        captured_samples: stream position at the capture rate: samples the source wrote into
+            the ring buffer, plus the samples of device gaps.
         lost_samples: samples overwritten in the ring buffer before the scheduler read them.
         input_overflows: overflows the audio device reported (audio lost before the callback).
         windows_emitted: windows the scheduler cut.
@@ -32,6 +33,11 @@ class StreamStats:
         latency_ms_p99: 99th percentile latency over the same windows.
         lag_s: stream time captured but not yet covered by a processed window.
         max_capture_write_ms: longest time the capture callback spent writing one block.
+        device_connected: whether the input device is capturing now (``False`` while a lost
+            device is being reopened; always ``True`` for replays).
+        device_losses: times the input device was lost.
+        device_gap_samples: samples (capture rate) the device was away; they are part of
+            ``captured_samples`` (stream positions run on through a gap) and of ``lost_samples``.
     """
 
     sample_rate_hz: int
@@ -50,6 +56,9 @@ class StreamStats:
     latency_ms_p99: float
     lag_s: float
     max_capture_write_ms: float
+    device_connected: bool = True
+    device_losses: int = 0
+    device_gap_samples: int = 0
 
     @property
     def captured_s(self) -> float:

@@ -8,9 +8,11 @@ step of 5120 samples (about 0.12 s); the efficient mode of the technical report 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
-__all__ = ["geometric_mean", "tta_offsets", "tta_inputs"]
+__all__ = ["geometric_mean", "tta_batches", "tta_offsets", "tta_inputs"]
 
 
 def tta_offsets(length: int, window_samples: int, step_samples: int) -> np.ndarray:
@@ -35,16 +37,49 @@ def tta_offsets(length: int, window_samples: int, step_samples: int) -> np.ndarr
 def tta_inputs(clip: np.ndarray, window_samples: int, step_samples: int) -> np.ndarray:
     """All test-time inputs for one clip, shaped [K, window_samples] float32.
 
+    This holds K * window_samples floats at once (a 10-minute clip at step 5120 is about 5000
+    inputs, 1.7 GB for the 2 s model): use :func:`tta_batches` to go through a long clip.
+
     Args:
         clip: 1-D mono samples.
         window_samples: model input length.
         step_samples: step between crops or padded positions (5120 in the papers, 51200 in
             the efficient mode).
     """
+    clip = _as_clip(clip)
+    offsets = tta_offsets(clip.shape[0], window_samples, step_samples)
+    return _inputs_at(clip, offsets, window_samples)
+
+
+def tta_batches(clip: np.ndarray, window_samples: int, step_samples: int, batch_size: int) -> Iterator[np.ndarray]:
+    """The inputs of :func:`tta_inputs`, in the same order, made lazily ``batch_size`` at a time.
+
+    Memory stays at one batch ([batch_size, window_samples] float32) whatever the clip length.
+
+    Args:
+        clip: 1-D mono samples.
+        window_samples: model input length.
+        step_samples: step between crops or padded positions.
+        batch_size: inputs per yielded array (the last one may hold fewer); must be positive.
+    """
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, not {batch_size}")
+    clip = _as_clip(clip)
+    offsets = tta_offsets(clip.shape[0], window_samples, step_samples)
+    for first in range(0, offsets.shape[0], batch_size):
+        yield _inputs_at(clip, offsets[first : first + batch_size], window_samples)
+
+
+def _as_clip(clip: np.ndarray) -> np.ndarray:
     clip = np.asarray(clip, dtype=np.float32)
     if clip.ndim != 1:
         raise ValueError(f"expected a 1-D clip, got shape {clip.shape}")
-    offsets = tta_offsets(clip.shape[0], window_samples, step_samples)
+    return clip
+
+
+def _inputs_at(clip: np.ndarray, offsets: np.ndarray, window_samples: int) -> np.ndarray:
+    """Inputs [len(offsets), window_samples]: crops starting at ``offsets`` of a long clip, or
+    zero-padded copies of a short clip placed at ``offsets``."""
     if clip.shape[0] >= window_samples:
         index = offsets[:, None] + np.arange(window_samples)[None, :]
         return clip[index]

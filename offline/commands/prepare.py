@@ -13,14 +13,18 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` parser."""
-    parser = subparsers.add_parser("prepare", help="trim silence and cache the dataset's audio (resumable)")
+    parser = subparsers.add_parser("prepare", help="trim silence and cache the dataset's audio (resumable; exit code 1 if clips were unreadable)")
     add_experiment_arguments(parser)
     parser.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Prepare the cache; prints what was done and every skipped clip's count."""
+    """Prepare the cache; prints what was done and every skipped clip's count.
+
+    Returns 0 when every clip was cached, 1 when some were skipped as unreadable (the others are
+    cached all the same, and training uses them).
+    """
     cfg = experiment_from_args(args)
     records = read_dataset(cfg.data.layout, cfg.data.root)
     report = prepare_cache(
@@ -36,4 +40,4 @@ def run(args: argparse.Namespace) -> int:
         f"kept {report.silent} silent clips untrimmed, skipped {len(report.skipped)} unreadable clips"
         + (f" (listed in {cfg.data.cache_dir}/skipped.csv)" if report.skipped else "")
     )
-    return 0
+    return 1 if report.skipped else 0

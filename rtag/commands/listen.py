@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rtag.engines import create_engine
@@ -11,11 +16,13 @@ from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import load_runtime_config
 from rtag.sinks import JsonLinesWriter
-from rtag.sources import FileSource, MicSource, Source
+from rtag.sources import FileSource
 from rtag.stream import StreamTagger
 from rtag.stream_results import StreamStats
 
 __all__ = ["register", "run", "summary"]
+
+STOP_POLL_S = 0.05  # how often the main thread looks for Ctrl-C and the end of the stream
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -48,8 +55,24 @@ def summary(stats: StreamStats) -> str:
         f"captured {stats.captured_s:.1f} s; windows: {stats.windows_processed} tagged, "
         f"{stats.windows_dropped} dropped, {stats.windows_skipped} skipped; lost samples: "
         f"{stats.lost_samples}; device overflows: {stats.input_overflows}; callback errors: "
-        f"{stats.callback_errors}; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
+        f"{stats.callback_errors}; device lost {stats.device_losses} time(s), away "
+        f"{stats.device_gap_samples / stats.capture_rate_hz:.2f} s; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
     )
+
+
+@contextmanager
+def _ctrl_c_requests_stop() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C (SIGINT) sets the yielded event instead of raising KeyboardInterrupt
+    wherever the main thread happens to be; the stream is then stopped in order."""
+    requested = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield requested
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
+    try:
+        yield requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,21 +84,21 @@ def run(args: argparse.Namespace) -> int:
         print("rtag listen: error: give --device or --source, not both", file=sys.stderr)
         return 2
     config = load_runtime_config(args.config, args.set)
-    source: Source
+    source = None
     if args.source is not None:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
-    else:
-        source = MicSource(args.device, block_samples=config.capture_block_samples)
     engine = create_engine(load_model(args.model), config.engine)
-    print(f"listening to {source.name} ({source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
     if args.jsonl is not None:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
-    stream = StreamTagger(engine, source, config=config, sinks=sinks)
-    with stream:
-        try:
-            stream.run_for(args.duration_s)
-        except KeyboardInterrupt:
-            pass
+    stream = StreamTagger(engine, source, device=args.device, config=config, sinks=sinks)
+    print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
+    with stream, _ctrl_c_requests_stop() as stop_requested:
+        deadline_s = None if args.duration_s is None else time.monotonic() + args.duration_s
+        while not stream.finished and not stop_requested.is_set():
+            remaining_s = None if deadline_s is None else deadline_s - time.monotonic()
+            if remaining_s is not None and remaining_s <= 0:
+                break
+            stream.run_for(STOP_POLL_S if remaining_s is None else min(STOP_POLL_S, remaining_s))
     print(summary(stream.stats()), file=sys.stderr)
     return 0

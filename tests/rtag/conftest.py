@@ -32,6 +32,16 @@ def tiny_model() -> TaggerModel:
     )
 
 
+@pytest.fixture()
+def one_torch_thread() -> Iterator[None]:
+    """One torch thread for the test, then the previous count: two intra-op threads fighting
+    other jobs for two shared cores make a tiny batch take hundreds of milliseconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, tiny_model: TaggerModel) -> Path:
     """``tiny_model`` saved as a model bundle file."""

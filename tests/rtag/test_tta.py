@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtag.tta import geometric_mean, tta_inputs, tta_offsets
+from rtag.tta import geometric_mean, tta_batches, tta_inputs, tta_offsets
 
 
 @given(
@@ -61,3 +63,35 @@ def test_invalid_arguments_are_rejected() -> None:
         tta_offsets(10, 10, 0)
     with pytest.raises(ValueError, match="1-D"):
         tta_inputs(np.zeros((2, 10), dtype=np.float32), 10, 5)
+
+
+@given(
+    length=st.integers(1, 3000),
+    window=st.integers(1, 1500),
+    step=st.integers(1, 500),
+    batch_size=st.integers(1, 40),
+)
+def test_batches_are_the_same_inputs_in_the_same_order(length: int, window: int, step: int, batch_size: int) -> None:
+    clip = np.random.default_rng(length).standard_normal(length).astype(np.float32)
+    batches = list(tta_batches(clip, window, step, batch_size))
+    assert all(b.shape[0] == batch_size for b in batches[:-1]) and 1 <= batches[-1].shape[0] <= batch_size
+    np.testing.assert_array_equal(np.concatenate(batches), tta_inputs(clip, window, step))
+
+
+def test_batches_of_a_ten_minute_clip_hold_one_batch_at_a_time() -> None:
+    clip = np.zeros(600 * 44100, dtype=np.float32)  # 10 min; all its inputs at once would be 1.8 GB
+    window, step, batch_size = 88200, 5120, 32
+    batch_bytes = batch_size * window * (4 + 8)  # the crops and their int64 index
+    tracemalloc.start()
+    try:
+        count = sum(batch.shape[0] for batch in tta_batches(clip, window, step, batch_size))
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == len(tta_offsets(clip.shape[0], window, step)) == 5152
+    assert peak_bytes < 2 * batch_bytes, f"peak {peak_bytes / 1e6:.0f} MB"
+
+
+def test_batch_size_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        next(tta_batches(np.zeros(10, np.float32), 4, 2, 0))
