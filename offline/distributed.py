@@ -56,6 +56,21 @@ class DistributedContext:
         if self.is_distributed:
             dist.barrier()
 
+    def close(self, wait_for_others: bool = True) -> None:
+        """Leave the process group (no-op in a single process).
+
+        Without this, the backend's threads are still running when the interpreter exits, and
+        the process can abort at exit ("terminate called without an active exception").
+
+        Args:
+            wait_for_others: meet the other processes at a barrier first (default true); false
+                after an error, when the others may never arrive.
+        """
+        if self.is_distributed and dist.is_initialized():
+            if wait_for_others:
+                dist.barrier()
+            dist.destroy_process_group()
+
 
 def init_distributed(device: str = "auto") -> DistributedContext:
     """Join the process group described by torchrun's environment, if any.

@@ -442,6 +442,16 @@ def train_experiment(cfg: ExperimentConfig) -> list[FoldResult]:
         One :class:`FoldResult` per stage and fold.
     """
     ctx = init_distributed(cfg.train.device)
+    try:
+        results = _train_all(cfg, ctx)
+    except BaseException:
+        ctx.close(wait_for_others=False)
+        raise
+    ctx.close()
+    return results
+
+
+def _train_all(cfg: ExperimentConfig, ctx: DistributedContext) -> list[FoldResult]:
     clips = training_clips(cfg)
     labels = tuple(sorted({c.label for c in clips if c.label is not None}))
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=len(labels)))
