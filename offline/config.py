@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from offline.checkpoint import atomic_write_bytes
-from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, to_dict
+from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, read_yaml_mapping, to_dict
 
 __all__ = [
     "AugmentConfig",
@@ -210,20 +210,6 @@ def _merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _read_yaml_mapping(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
-    return dict(data)
-
-
 def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentConfig:
     """Load an experiment YAML, merging its ``model_file`` and applying ``key=value`` overrides.
 
@@ -238,13 +224,13 @@ def load_experiment(path: str | Path, overrides: Sequence[str] = ()) -> Experime
             names the file and the dotted key.
     """
     path = Path(path)
-    data = apply_overrides(_read_yaml_mapping(path), overrides, str(path))
+    data = apply_overrides(read_yaml_mapping(path), overrides, str(path))
     model_file = data.pop("model_file", None)
     if model_file is not None:
         if not isinstance(model_file, str):
             raise ConfigError(f"{path}: key 'model_file' expects a path, got {model_file!r}")
         model_path = (path.parent / model_file).resolve()
-        model_data = _read_yaml_mapping(model_path)
+        model_data = read_yaml_mapping(model_path)
         data["model"] = _merge(model_data, data.get("model") or {})
     return from_dict(ExperimentConfig, data, source=str(path))
 

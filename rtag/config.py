@@ -29,6 +29,7 @@ __all__ = [
     "apply_overrides",
     "from_dict",
     "load_yaml",
+    "read_yaml_mapping",
     "to_dict",
 ]
 
@@ -321,12 +322,12 @@ def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in data.items()}
 
 
-def load_yaml(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -> T:
-    """Load the dataclass ``cls`` from a YAML file, with optional ``key=value`` overrides.
+def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a YAML file (an empty file gives ``{}``).
 
     Raises:
-        ConfigError: if the file is missing or is not valid YAML, or on an unknown key or wrong
-            type (the message names the file and the key).
+        ConfigError: if the file is missing or unreadable, not valid YAML, or not a mapping at
+            the top level; the message names the file.
     """
     path = Path(path)
     try:
@@ -340,7 +341,18 @@ def load_yaml(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -> 
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if data is None:
-        data = {}
+        return {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return dict(data)
+
+
+def load_yaml(path: str | Path, cls: type[T], overrides: Sequence[str] = ()) -> T:
+    """Load the dataclass ``cls`` from a YAML file, with optional ``key=value`` overrides.
+
+    Raises:
+        ConfigError: if the file is missing or is not valid YAML, or on an unknown key or wrong
+            type (the message names the file and the key).
+    """
+    data = read_yaml_mapping(path)
     return from_dict(cls, apply_overrides(data, overrides, str(path)), source=str(path))
