@@ -25,6 +25,7 @@ from rtag.model import TaggerModel
 
 __all__ = [
     "matmul_peak_gflops",
+    "resident_mb",
     "measure_streaming",
     "measure_throughput",
     "run_bench",
@@ -90,7 +91,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _rss_mb() -> float | None:
+def resident_mb() -> float | None:
     """Resident memory of this process in MB (Linux ``/proc``; ``None`` elsewhere)."""
     try:
         with open("/proc/self/statm", encoding="ascii") as handle:
@@ -150,7 +151,7 @@ def measure_streaming(
         latencies_ms.append((time.monotonic() - result.window.capture_time_s) * 1000.0)
 
     source = ArraySource(audio, sample_rate_hz=engine.sample_rate_hz, realtime=True)
-    rss_start = _rss_mb()
+    rss_start = resident_mb()
     cpu_start, wall_start = _cpu_seconds(), time.monotonic()
     with StreamTagger(engine, source, on_window=on_window) as stream:
         stream.run_for(seconds)
@@ -164,7 +165,7 @@ def measure_streaming(
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies.size else None,
         "cpu_percent_of_one_core": 100.0 * cpu_used / wall,
         "rss_mb_start": rss_start,
-        "rss_mb_end": _rss_mb(),
+        "rss_mb_end": resident_mb(),
     }
 
 

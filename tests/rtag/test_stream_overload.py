@@ -16,7 +16,7 @@ from rtag.sources import ArraySource
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
 from tests.fixtures.engines import SlowEngine
-from tests.rtag.test_stream_soak import resident_mb
+from rtag.bench import resident_mb
 
 RUN_S = 12.0
 RSS_GROWTH_LIMIT_MB = 10.0

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from rtag.bench import resident_mb
 from rtag.model import TaggerModel
 from rtag.runtime_config import RuntimeConfig
 from rtag.sources import ArraySource
@@ -19,14 +20,6 @@ from rtag.stream_results import WindowResult
 SOAK_S = 30 * 60
 RATE_HZ = 44100
 RSS_GROWTH_LIMIT_MB = 25.0
-
-
-def resident_mb() -> float:
-    """This process's resident memory now (VmRSS), in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def looped_recordings(real_data: Path, manifest: list[dict[str, str]], samples: int) -> np.ndarray:
