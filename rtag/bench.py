@@ -171,12 +171,12 @@ def measure_streaming(
 
 def run_bench(
     model: TaggerModel,
-    engines: Sequence[str] = ("torch", "onnx"),
+    engines: Sequence[tuple[str, str]] = (("torch", "fp32"), ("onnx", "fp32")),
     audio_s: float = 60.0,
     stream_s: float = 20.0,
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """All figures for ``model`` on each engine kind in ``engines``, plus the machine's peak.
+    """All figures for ``model`` on each (engine kind, precision) in ``engines``, plus the machine's peak.
 
     Returns:
         ``{"machine": {...}, "model": {...}, "engines": [{...}, ...]}``, JSON-serialisable.
@@ -200,9 +200,13 @@ def run_bench(
         },
         "engines": [],
     }
-    for kind in engines:
-        engine = create_engine(model, kind)
-        figures: dict[str, Any] = {"engine": kind, "runs_on": getattr(engine, "name", kind)}
+    for kind, precision in engines:
+        engine = create_engine(model, kind, precision)
+        figures: dict[str, Any] = {
+            "engine": kind,
+            "precision": precision,
+            "runs_on": getattr(engine, "name", kind),
+        }
         figures.update(measure_throughput(engine, audio_s=audio_s, batch_size=batch_size))
         achieved = flops / (figures["ms_per_window"] / 1000.0) / 1e9
         figures["gflops"] = achieved

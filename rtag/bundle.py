@@ -56,6 +56,7 @@ class Bundle:
         hop_samples: default step between streaming windows, in samples.
         provenance: free-form facts about how the model was made (data, metrics, commit).
         state_dict: the network weights (float32).
+        weights_sha256: the checksum of the weights as stored (identifies the model).
     """
 
     path: Path
@@ -65,6 +66,7 @@ class Bundle:
     hop_samples: int
     provenance: dict[str, Any]
     state_dict: dict[str, torch.Tensor]
+    weights_sha256: str
 
     def build_network(self) -> torch.nn.Module:
         """The network described by ``config`` with these weights loaded, in eval mode.
@@ -267,4 +269,5 @@ def read_bundle(path: str | Path) -> Bundle:
         hop_samples=hop_samples,
         provenance=provenance if isinstance(provenance, dict) else {"value": provenance},
         state_dict=state,
+        weights_sha256=metadata["weights_sha256"],
     )

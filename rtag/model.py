@@ -42,6 +42,8 @@ class TaggerModel:
         hop_samples: default step between streaming windows (51200 for the 2 s model).
         provenance: how the model was made (data, metrics, commit), from its bundle.
         device: where the network runs.
+        source_path: the bundle it was loaded from (``None`` for an in-memory network).
+        weights_sha256: the bundle's weights checksum (``None`` for an in-memory network).
     """
 
     def __init__(
@@ -52,6 +54,8 @@ class TaggerModel:
         hop_samples: int = 51200,
         device: str | torch.device = "auto",
         provenance: dict | None = None,
+        source_path: Path | None = None,
+        weights_sha256: str | None = None,
     ) -> None:
         if len(labels) != config.num_classes:
             raise ValueError(f"{len(labels)} labels for a network with {config.num_classes} outputs")
@@ -65,6 +69,8 @@ class TaggerModel:
         self.window_samples = config.window_samples
         self.hop_samples = hop_samples
         self.provenance = dict(provenance or {})
+        self.source_path = source_path
+        self.weights_sha256 = weights_sha256
 
     @classmethod
     def from_network(
@@ -93,6 +99,8 @@ class TaggerModel:
             hop_samples=bundle.hop_samples,
             device=device,
             provenance=bundle.provenance,
+            source_path=bundle.path,
+            weights_sha256=bundle.weights_sha256,
         )
 
     @torch.inference_mode()

@@ -26,13 +26,14 @@ import torch
 from torch import nn
 
 from rtag.config import AudioBranchConfig, ConfigError, ModelConfig, SpecBranchConfig
-from rtag.logmel import LogMel, num_frames, resize_frames
+from rtag.logmel import LogMel, resize_frames
 
 __all__ = [
     "AudioFeatures",
     "CnnAudio",
     "CnnComb",
     "CnnSpec",
+    "FrontEnd",
     "SpecFeatures",
     "TaggerNetwork",
     "build_network",
@@ -90,14 +91,58 @@ class AudioFeatures(nn.Module):
         return self.blocks(audio.unsqueeze(1)).flatten(1)
 
 
+class FrontEnd(nn.Module):
+    """What every network computes before its first learned layer: raw audio [B, N] -> inputs.
+
+    Audio is peak-normalised per example (divided by ``max(peak, config.peak_norm_floor)``, so
+    the tagger is insensitive to input gain above -60 dBFS); the spectrogram input is the log-mel
+    of the normalised audio resized to ``spec_frames`` ([B, 1, n_mels, spec_frames]). It holds no
+    weights, only constants derived from the config, so a runtime can compute the inputs of an
+    exported graph with it (see :mod:`rtag.onnx_export`).
+
+    Args:
+        config: the model's config.
+        input_names: the inputs to produce, in order: ``"audio"`` and/or ``"spectrogram"``.
+    """
+
+    def __init__(self, config: ModelConfig, input_names: Sequence[str] = ("audio", "spectrogram")) -> None:
+        super().__init__()
+        unknown = set(input_names) - {"audio", "spectrogram"}
+        if unknown or not input_names:
+            raise ValueError(f"input_names must be 'audio' and/or 'spectrogram', not {tuple(input_names)}")
+        self.input_names = tuple(input_names)
+        self.peak_norm_floor = config.peak_norm_floor
+        self.frames = config.spec_frames
+        self.logmel = LogMel(config.mel, config.sample_rate_hz) if "spectrogram" in self.input_names else None
+
+    def normalize(self, audio: torch.Tensor) -> torch.Tensor:
+        """Peak-normalise each example of ``audio`` [B, N] (identity if the floor is ``None``)."""
+        audio = audio.float()
+        if self.peak_norm_floor is None:
+            return audio
+        peak = audio.abs().amax(dim=1, keepdim=True)
+        return audio / torch.clamp(peak, min=self.peak_norm_floor)
+
+    def spectrogram(self, normalized: torch.Tensor) -> torch.Tensor:
+        """The spectrogram input [B, 1, n_mels, spec_frames] (log-mel in dB, resized) of normalised audio."""
+        if self.logmel is None:
+            raise ValueError("this front end was built without the spectrogram input")
+        return resize_frames(self.logmel(normalized), self.frames).unsqueeze(1)
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        normalized = self.normalize(audio)
+        named = {"audio": normalized}
+        if self.logmel is not None:
+            named["spectrogram"] = self.spectrogram(normalized)
+        return tuple(named[name] for name in self.input_names)
+
+
 class SpecFeatures(nn.Module):
-    """cnn-spec feature extractor: normalised audio [B, N] -> log-mel -> features [B, F]."""
+    """cnn-spec feature extractor: spectrogram input [B, 1, n_mels, spec_frames] -> features [B, F]."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         branch: SpecBranchConfig = config.spec
-        self.logmel = LogMel(config.mel, config.sample_rate_hz)
-        self.frames = config.spec_frames
         layers: list[nn.Module] = []
         in_channels = 1
         height, width = config.mel.n_mels, config.spec_frames
@@ -115,18 +160,9 @@ class SpecFeatures(nn.Module):
             )
         self.blocks = nn.Sequential(*layers)
         self.num_features = height * width * in_channels
-        self.source_frames = num_frames(config.window_samples, config.mel.hop_samples)
 
-    def spectrogram(self, audio: torch.Tensor) -> torch.Tensor:
-        """The network's spectrogram input [B, 1, n_mels, spec_frames] (log-mel in dB, resized)."""
-        return resize_frames(self.logmel(audio), self.frames).unsqueeze(1)
-
-    def convolve(self, spectrogram: torch.Tensor) -> torch.Tensor:
-        """Features [B, F] of a spectrogram input [B, 1, n_mels, spec_frames]."""
+    def forward(self, spectrogram: torch.Tensor) -> torch.Tensor:
         return self.blocks(spectrogram).flatten(1)
-
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.convolve(self.spectrogram(audio))
 
 
 def _dense_stack(in_features: int, units: Sequence[int], num_classes: int, batch_norm: bool) -> nn.Sequential:
@@ -144,21 +180,23 @@ def _dense_stack(in_features: int, units: Sequence[int], num_classes: int, batch
 class TaggerNetwork(nn.Module):
     """Base of all rtag networks: raw audio [B, N] float32 -> logits [B, num_classes].
 
-    Inputs are peak-normalised first (divided by ``max(peak, config.peak_norm_floor)`` per
-    example), so the tagger is insensitive to input gain above -60 dBFS.
+    A network is its :class:`FrontEnd` (peak normalisation, log-mel) followed by
+    :meth:`classify`, which takes the front end's outputs named in :attr:`input_names`.
     """
+
+    input_names: tuple[str, ...] = ("audio", "spectrogram")
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         self.config = config
+        self.front_end = FrontEnd(config, self.input_names)
 
-    def normalize(self, audio: torch.Tensor) -> torch.Tensor:
-        """Peak-normalise each example of ``audio`` [B, N] (identity if the floor is ``None``)."""
-        audio = audio.float()
-        if self.config.peak_norm_floor is None:
-            return audio
-        peak = audio.abs().amax(dim=1, keepdim=True)
-        return audio / torch.clamp(peak, min=self.config.peak_norm_floor)
+    def classify(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Logits [B, C] from the front end's outputs, in the order of :attr:`input_names`."""
+        raise NotImplementedError
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.classify(*self.front_end(audio))
 
 
 class _BranchClassifier(TaggerNetwork):
@@ -171,15 +209,17 @@ class _BranchClassifier(TaggerNetwork):
         _init_like_keras(self)
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """High-level features [B, F] (the input of the dense head)."""
-        return self.extractor(self.normalize(audio))
+        """High-level features [B, F] (the input of the dense head) of raw audio [B, N]."""
+        return self.extractor(*self.front_end(audio))
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(audio))
+    def classify(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.extractor(*inputs))
 
 
 class CnnAudio(_BranchClassifier):
     """cnn-audio (Table 1): 1-D CNN on raw audio with a dense layer and a softmax head."""
+
+    input_names = ("audio",)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config, AudioFeatures(config.audio, config.window_samples), config.audio.dense_units)
@@ -187,6 +227,8 @@ class CnnAudio(_BranchClassifier):
 
 class CnnSpec(_BranchClassifier):
     """cnn-spec (Table 2): 2-D CNN on the log-mel spectrogram with a dense layer and a softmax head."""
+
+    input_names = ("spectrogram",)
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config, SpecFeatures(config), config.spec.dense_units)
@@ -248,6 +290,10 @@ class CnnComb(TaggerNetwork):
             self.spec_extractor.eval()
         return self
 
+    def classify(self, *inputs: torch.Tensor) -> torch.Tensor:
+        audio, spectrogram = inputs
+        return self.head(torch.cat([self.audio_extractor(audio), self.spec_extractor(spectrogram)], dim=1))
+
     def forward(self, audio: torch.Tensor, zero_branch: str | None = None) -> torch.Tensor:
         """Logits [B, C] for raw audio [B, N].
 
@@ -259,14 +305,12 @@ class CnnComb(TaggerNetwork):
         """
         if zero_branch not in (None, "audio", "spec"):
             raise ValueError(f"zero_branch must be None, 'audio' or 'spec', not {zero_branch!r}")
-        audio = self.normalize(audio)
-        spectrogram = self.spec_extractor.spectrogram(audio)
+        normalized, spectrogram = self.front_end(audio)
         if zero_branch == "spec":
             spectrogram = torch.zeros_like(spectrogram)
         if zero_branch == "audio":
-            audio = torch.zeros_like(audio)
-        joined = torch.cat([self.audio_extractor(audio), self.spec_extractor.convolve(spectrogram)], dim=1)
-        return self.head(joined)
+            normalized = torch.zeros_like(normalized)
+        return self.classify(normalized, spectrogram)
 
 
 _NETWORKS: dict[str, type[TaggerNetwork]] = {"audio": CnnAudio, "spec": CnnSpec, "comb": CnnComb}

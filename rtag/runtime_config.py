@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
-from rtag.engines import ENGINE_KINDS
+from rtag.engines import ENGINE_KINDS, PRECISIONS
 
 __all__ = ["RuntimeConfig", "load_runtime_config"]
 
@@ -43,6 +43,8 @@ class RuntimeConfig:
             treated as lost (default 1 s).
         engine: inference back end, ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CUDA when
             it can load, else CPU); see :func:`rtag.engines.create_engine`.
+        precision: ``"fp32"`` (default), ``"bf16"`` (torch) or ``"int8"`` (onnx, from the int8
+            graph beside the bundle).
     """
 
     window_samples: int | None = None
@@ -59,10 +61,16 @@ class RuntimeConfig:
     device_retry_max_s: float = 2.0
     device_stall_timeout_s: float = 1.0
     engine: str = "torch"
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_KINDS:
             raise ConfigError(f"runtime.engine must be one of {', '.join(ENGINE_KINDS)}, not {self.engine!r}")
+        if self.precision not in PRECISIONS[self.engine]:
+            raise ConfigError(
+                f"runtime.precision must be one of {', '.join(PRECISIONS[self.engine])} for engine "
+                f"{self.engine!r}, not {self.precision!r}"
+            )
         for name in ("window_samples", "hop_samples"):
             value = getattr(self, name)
             if value is not None and value <= 0:

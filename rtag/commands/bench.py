@@ -10,7 +10,7 @@ import torch
 
 from rtag.bench import run_bench
 from rtag.config import ModelConfig, load_yaml
-from rtag.engines import ENGINE_KINDS
+from rtag.engines import PRECISIONS, check_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
 from rtag.networks import build_network
@@ -30,7 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config", type=Path, help="time this architecture (YAML) with random weights instead of a bundle"
     )
     parser.add_argument(
-        "--engines", default=",".join(ENGINE_KINDS), help=f"comma-separated engines (default {','.join(ENGINE_KINDS)})"
+        "--engines",
+        default=None,
+        help=f"comma-separated ENGINE:PRECISION pairs (default all: {','.join(ALL_ENGINES)}; onnx:int8 only "
+        "where the model has an int8 graph)",
     )
     parser.add_argument("--audio-s", type=float, default=60.0, help="audio timed offline (default 60 s)")
     parser.add_argument("--stream-s", type=float, default=20.0, help="real-time listening per engine (default 20 s)")
@@ -40,12 +43,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+ALL_ENGINES = tuple(f"{kind}:{precision}" for kind, precisions in PRECISIONS.items() for precision in precisions)
+
+
+def parse_engines(text: str) -> list[tuple[str, str]]:
+    """``"torch:bf16,onnx"`` -> ``[("torch", "bf16"), ("onnx", "fp32")]`` (checked)."""
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            kind, _, precision = item.partition(":")
+            check_engine(kind, precision or "fp32")
+            pairs.append((kind, precision or "fp32"))
+    if not pairs:
+        raise ValueError("--engines names no engine")
+    return pairs
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table; returns the exit code."""
-    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    unknown = [name for name in engines if name not in ENGINE_KINDS]
-    if unknown:
-        raise ValueError(f"unknown engine {unknown[0]!r}; choose from {', '.join(ENGINE_KINDS)}")
+    engines = parse_engines(args.engines or ",".join(ALL_ENGINES))
     if args.config is not None:
         config = load_yaml(args.config, ModelConfig)
         torch.manual_seed(0)
@@ -53,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
         model = TaggerModel.from_network(build_network(config), config, labels, device=args.device)
     else:
         model = load_model(args.bundle, device=args.device)
+    if args.engines is None and not _has_int8_graph(model):
+        engines.remove(("onnx", "int8"))
+        print("onnx:int8 left out: this model has no int8 graph (rtag export BUNDLE --precision int8)")
     report = run_bench(model, engines, audio_s=args.audio_s, stream_s=args.stream_s, batch_size=args.batch_size)
     machine, facts = report["machine"], report["model"]
     print(
@@ -65,19 +84,25 @@ def run(args: argparse.Namespace) -> int:
         f"{facts['gflop_per_window']:.2f} GFLOP per window"
     )
     header = (
-        f"{'engine':<8} {'runs on':<34} {'s/audio-min':>11} {'ms/window':>9} {'GFLOP/s':>8} {'of peak':>7} "
+        f"{'engine':<11} {'runs on':<40} {'s/audio-min':>11} {'ms/window':>9} {'GFLOP/s':>8} {'of peak':>7} "
         f"{'p50 ms':>7} {'p99 ms':>7} {'CPU %':>6} {'RSS MB':>7}"
     )
     print(header)
     for row in report["engines"]:
         print(
-            f"{row['engine']:<8} {row['runs_on']:<34} {row['s_per_audio_minute']:>11.3f} {row['ms_per_window']:>9.1f} "
+            f"{row['engine'] + ':' + row['precision']:<11} {row['runs_on']:<40} {row['s_per_audio_minute']:>11.3f} {row['ms_per_window']:>9.1f} "
             f"{row['gflops']:>8.1f} {row['fraction_of_fp32_peak']:>7.1%} {_ms(row['latency_ms_p50']):>7} "
             f"{_ms(row['latency_ms_p99']):>7} {row['cpu_percent_of_one_core']:>6.1f} {_mb(row['rss_mb_end']):>7}"
         )
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
+
+
+def _has_int8_graph(model: TaggerModel) -> bool:
+    from rtag.quantize import int8_graph_path
+
+    return model.source_path is not None and int8_graph_path(model.source_path).is_file()
 
 
 def _ms(value: float | None) -> str:

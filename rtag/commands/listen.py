@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     source = None
     if args.source is not None:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
-    engine = create_engine(load_model(args.model), config.engine)
+    engine = create_engine(load_model(args.model), config.engine, config.precision)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
     if args.jsonl is not None:
         sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))

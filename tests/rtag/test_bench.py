@@ -48,7 +48,11 @@ def test_bench_command_reports_every_engine(tmp_path: Path, capsys: pytest.Captu
     )
     assert code == 0
     report = json.loads(out.read_text())
-    assert [row["engine"] for row in report["engines"]] == ["torch", "onnx"]
+    assert [(row["engine"], row["precision"]) for row in report["engines"]] == [
+        ("torch", "fp32"),
+        ("torch", "bf16"),
+        ("onnx", "fp32"),
+    ]
     for row in report["engines"]:
         assert row["windows"] > 0 and row["s_per_audio_minute"] > 0
         assert row["s_per_audio_minute"] == pytest.approx(row["seconds"] * 60 / 5, rel=1e-6)
@@ -56,11 +60,15 @@ def test_bench_command_reports_every_engine(tmp_path: Path, capsys: pytest.Captu
             report["model"]["gflop_per_window"] / (row["ms_per_window"] / 1000), rel=1e-6
         )
         assert row["stream_windows"] >= 1 and row["latency_ms_p99"] >= row["latency_ms_p50"] > 0
-    assert report["engines"][1]["runs_on"].startswith("onnxruntime-")
+    assert report["engines"][1]["runs_on"] == "torch-cpu-bf16"
+    assert report["engines"][2]["runs_on"].startswith("onnxruntime-")
     printed = capsys.readouterr().out
-    assert "s/audio-min" in printed and "torch-cpu" in printed
+    assert "s/audio-min" in printed and "torch-cpu-fp32" in printed
+    assert "onnx:int8 left out" in printed
 
 
 def test_unknown_engine_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--config", str(CONFIGS / "model" / "comb_tiny.yaml"), "--engines", "tpu"]) == 2
     assert "unknown engine 'tpu'" in capsys.readouterr().err
+    assert main(["bench", "--config", str(CONFIGS / "model" / "comb_tiny.yaml"), "--engines", "torch:int8"]) == 2
+    assert "engine 'torch' has no precision 'int8'" in capsys.readouterr().err

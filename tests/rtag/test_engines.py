@@ -45,7 +45,7 @@ def test_onnx_engine_agrees_with_torch_engine(tiny_model: TaggerModel, tmp_path:
 def test_onnx_engine_reports_the_provider_that_runs(tiny_model: TaggerModel, tmp_path: Path) -> None:
     engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
     assert engine.providers, "the session runs on at least one provider"
-    assert engine.name == f"onnxruntime-{engine.providers[0]}"
+    assert engine.name == f"onnxruntime-{engine.providers[0]}-fp32"
     if not torch.cuda.is_available():
         assert engine.providers == ("CPUExecutionProvider",)
     cpu_only = OnnxEngine(engine.path, providers=["CPUExecutionProvider"])
@@ -61,6 +61,28 @@ def test_onnx_engine_rejects_windows_of_the_wrong_length(tiny_model: TaggerModel
 def test_unknown_engine_kind_is_named(tiny_model: TaggerModel) -> None:
     with pytest.raises(ValueError, match="unknown engine 'tensorrt'"):
         create_engine(tiny_model, "tensorrt")
+
+
+def test_precisions_are_checked_per_engine(tiny_model: TaggerModel) -> None:
+    with pytest.raises(ValueError, match="engine 'torch' has no precision 'int8'"):
+        create_engine(tiny_model, "torch", "int8")
+    with pytest.raises(ValueError, match="engine 'onnx' has no precision 'bf16'"):
+        create_engine(tiny_model, "onnx", "bf16")
+
+
+def test_int8_needs_a_graph_and_says_how_to_make_one(tiny_model: TaggerModel) -> None:
+    with pytest.raises(ValueError, match="no int8 graph for this in-memory model.*--precision int8"):
+        create_engine(tiny_model, "onnx", "int8")
+
+
+def test_bf16_torch_engine_stays_close_to_fp32(tiny_model: TaggerModel) -> None:
+    audio = (0.1 * np.random.default_rng(4).standard_normal((6, 22050))).astype(np.float32)
+    fp32 = create_engine(tiny_model, "torch").predict(audio)
+    bf16_engine = create_engine(tiny_model, "torch", "bf16")
+    bf16 = bf16_engine.predict(audio)
+    assert bf16_engine.name == "torch-cpu-bf16" and bf16.dtype == np.float32
+    assert np.allclose(bf16.sum(axis=1), 1.0, atol=1e-4)
+    assert np.abs(bf16 - fp32).max() < 0.05
 
 
 def test_as_engine_wraps_models_and_passes_engines_through(tiny_model: TaggerModel, tmp_path: Path) -> None:

@@ -109,7 +109,7 @@ def test_cnn_spec_pooled_shapes_follow_table_2(name: str, table_2_pooled_shapes:
     config = load(name)
     network = CnnSpec(config).eval()
     with torch.no_grad():
-        x = network.extractor.spectrogram(0.1 * torch.randn(1, config.window_samples))
+        (x,) = network.front_end(0.1 * torch.randn(1, config.window_samples))
         assert x.shape == (1, 1, 128, config.spec_frames)
         shapes = []
         for layer in network.extractor.blocks:
@@ -126,8 +126,9 @@ def test_comb_from_branches_reuses_their_features_exactly() -> None:
     comb = CnnComb.from_branches(audio, spec, config).eval()
     x = 0.1 * torch.randn(3, config.window_samples)
     with torch.no_grad():
-        assert torch.equal(comb.audio_extractor(comb.normalize(x)), audio.features(x))
-        assert torch.equal(comb.spec_extractor(comb.normalize(x)), spec.features(x))
+        normalized, spectrogram = comb.front_end(x)
+        assert torch.equal(comb.audio_extractor(normalized), audio.features(x))
+        assert torch.equal(comb.spec_extractor(spectrogram), spec.features(x))
 
 
 def test_frozen_comb_trains_only_its_head() -> None:
@@ -158,7 +159,7 @@ def test_zeroed_inputs_change_the_output_and_are_validated() -> None:
             torch.cat(
                 [
                     comb.audio_extractor(torch.zeros_like(x)),
-                    comb.spec_extractor(comb.normalize(x)),
+                    comb.spec_extractor(comb.front_end(x)[1]),
                 ],
                 dim=1,
             )

@@ -77,3 +77,45 @@ def test_export_command_writes_a_loadable_graph(tmp_path: Path, capsys: pytest.C
     assert "wrote" in capsys.readouterr().out
     assert int(read_onnx_metadata(out)["hop_samples"]) == 11025
     ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("kind", ["audio", "spec", "comb"])
+def test_host_front_end_graph_matches_torch(tmp_path: Path, kind: str) -> None:
+    from rtag.engines import OnnxEngine
+
+    comb = trained_looking_model("comb_tiny")
+    config = ModelConfig(**{**comb.config.__dict__, "kind": kind})
+    torch.manual_seed(4)
+    network = build_network(config).train()
+    with torch.no_grad():
+        network(0.1 * torch.randn(8, config.window_samples))
+    model = TaggerModel.from_network(network.eval(), config, FSDKAGGLE2018_LABELS, device="cpu")
+    path = export_onnx(model, tmp_path / f"{kind}.onnx", front_end="host")
+    engine = OnnxEngine(path, providers=["CPUExecutionProvider"])
+    assert engine.input_names == network.input_names
+    assert read_onnx_metadata(path)["front_end"] == "host"
+    audio = (0.3 * np.random.default_rng(6).standard_normal((4, config.window_samples))).astype(np.float32)
+    assert np.abs(engine.predict(audio) - model.predict(audio)).max() < PARITY_ATOL
+
+
+def test_unknown_front_end_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="front_end must be one of graph, host"):
+        export_onnx(trained_looking_model("comb_tiny"), tmp_path / "m.onnx", front_end="device")
+
+
+def test_int8_export_needs_calibration_audio(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = trained_looking_model("comb_tiny")
+    bundle = save_bundle(tmp_path / "m.rtag", model.network, model.config, model.labels, hop_samples=11025)
+    assert main(["export", str(bundle), "-o", str(tmp_path / "m.int8.onnx"), "--precision", "int8"]) == 2
+    assert "needs --calibration" in capsys.readouterr().err
+    missing = tmp_path / "nowhere"
+    assert main(["export", str(bundle), "-o", str(tmp_path / "m.int8.onnx"), "--precision", "int8",
+                 "--calibration", str(missing)]) == 2
+    assert "nowhere: no such calibration file or folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("front_end", ["graph", "host"])
+def test_export_leaves_the_model_in_eval_mode(tmp_path: Path, front_end: str) -> None:
+    model = trained_looking_model("comb_tiny")
+    export_onnx(model, tmp_path / "m.onnx", front_end=front_end)
+    assert not any(module.training for module in model.network.modules())

@@ -33,3 +33,10 @@ def test_off_threshold_above_on_threshold_is_refused(tmp_path: Path) -> None:
     path.write_text("on_threshold: 0.2\noff_threshold: 0.4\n")
     with pytest.raises(ConfigError, match="off_threshold"):
         load_runtime_config(path)
+
+
+def test_precision_is_checked_against_the_engine() -> None:
+    assert load_runtime_config(None, ["engine=onnx", "precision=int8"]).precision == "int8"
+    assert load_runtime_config(None, ["precision=bf16"]).precision == "bf16"
+    with pytest.raises(ConfigError, match="runtime.precision must be one of fp32, bf16 for engine 'torch'"):
+        load_runtime_config(None, ["precision=int8"])

@@ -1,0 +1,94 @@
+"""int8 quantization: calibration on real audio, the graph beside its bundle, the int8 engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rtag.bundle import save_bundle
+from rtag.cli import main
+from rtag.config import ModelConfig, load_yaml
+from rtag.engines import OnnxEngine, create_engine
+from rtag.labels import FSDKAGGLE2018_LABELS
+from rtag.model import TaggerModel, load_model
+from rtag.networks import build_network
+from rtag.onnx_export import read_onnx_metadata
+from rtag.quantize import calibration_windows, int8_graph_path
+from tests.conftest import CONFIGS
+
+
+def tiny_bundle(folder: Path, seed: int) -> Path:
+    """A comb_tiny bundle whose BatchNorm statistics have moved off their defaults."""
+    config = load_yaml(CONFIGS / "model" / "comb_tiny.yaml", ModelConfig)
+    torch.manual_seed(seed)
+    network = build_network(config).train()
+    with torch.no_grad():
+        network(0.1 * torch.randn(8, config.window_samples))
+    return save_bundle(folder / "tiny.rtag", network.eval(), config, FSDKAGGLE2018_LABELS, hop_samples=11025)
+
+
+def some_clips(real_data: Path, real_manifest: list[dict[str, str]], count: int) -> list[Path]:
+    return [real_data / row["path"] for row in real_manifest[:: max(1, len(real_manifest) // count)][:count]]
+
+
+def test_calibration_windows_cover_the_files_and_report_unreadable_ones(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    model = load_model(tiny_bundle(tmp_path, 1), device="cpu")
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00")
+    files = some_clips(real_data, real_manifest, 6)
+    windows, counts = calibration_windows([*files, broken], model, max_windows=12)
+    assert windows.shape == (12, model.window_samples) and windows.dtype == np.float32
+    assert counts == {"files": 7, "files_unreadable": 1, "windows": 12}
+    assert "broken.wav" in caplog.text
+    again, _ = calibration_windows([*files, broken], model, max_windows=12)
+    assert np.array_equal(windows, again), "calibration is seeded"
+    with pytest.raises(ValueError, match="no calibration audio"):
+        calibration_windows([broken], model)
+
+
+def test_int8_export_beside_the_bundle_runs_as_the_onnx_int8_engine(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = tiny_bundle(tmp_path, 2)
+    files = some_clips(real_data, real_manifest, 8)
+    out = int8_graph_path(bundle)
+    assert out.name == "tiny.int8.onnx"
+    code = main(["export", str(bundle), "-o", str(out), "--precision", "int8", "--calibration-windows", "16",
+                 "--calibration", *map(str, files)])
+    assert code == 0 and "int8, calibrated on 16 windows from 8 files" in capsys.readouterr().out
+    facts = read_onnx_metadata(out)
+    assert facts["precision"] == "int8" and facts["front_end"] == "host"
+    assert json.loads(facts["calibration"])["windows"] == 16
+
+    model = load_model(bundle, device="cpu")
+    engine = create_engine(model, "onnx", "int8")
+    assert isinstance(engine, OnnxEngine) and engine.name.endswith("-int8")
+    from rtag.audio_io import load_audio
+    from rtag.tta import tta_inputs
+
+    windows = np.concatenate(
+        [tta_inputs(load_audio(f, 44100), model.window_samples, model.hop_samples) for f in files]
+    )
+    fp32 = model.predict(windows)
+    int8 = engine.predict(windows)
+    assert np.allclose(int8.sum(axis=1), 1.0, atol=1e-4)
+    # a random tiny network's outputs are near-uniform; int8 must still track them closely
+    assert np.abs(int8 - fp32).max() < 0.05
+
+
+def test_an_int8_graph_of_other_weights_is_refused(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]]
+) -> None:
+    first = tiny_bundle(tmp_path / "a", 3)
+    assert main(["export", str(first), "-o", str(int8_graph_path(first)), "--precision", "int8",
+                 "--calibration-windows", "4", "--calibration", *map(str, some_clips(real_data, real_manifest, 2))]) == 0
+    other = tiny_bundle(tmp_path / "b", 4)
+    int8_graph_path(first).rename(int8_graph_path(other))
+    with pytest.raises(ValueError, match="made from other weights"):
+        create_engine(load_model(other, device="cpu"), "onnx", "int8")
