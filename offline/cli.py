@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "offline.commands.export",
     "offline.commands.bench",
     "offline.corpus",
+    "offline.corpus_report",
 )
 
 

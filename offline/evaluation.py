@@ -23,7 +23,7 @@ import csv
 import dataclasses
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,15 @@ from offline.plots import plot_confusion_matrix, plot_per_class, plot_training_c
 from offline.preprocess import load_index
 from offline.run_layout import RunLayout
 
-__all__ = ["PredictionSet", "evaluate_run", "fold_scores", "format_table3", "read_prediction_set", "split_scores"]
+__all__ = [
+    "PredictionSet",
+    "evaluate_run",
+    "fold_scores",
+    "format_table3",
+    "group_scores",
+    "read_prediction_set",
+    "split_scores",
+]
 
 VALIDATION_SUFFIX = "_val"
 ABLATION_ORDER: tuple[tuple[str, str], ...] = (
@@ -110,6 +118,40 @@ def fold_scores(predictions: PredictionSet) -> dict[str, Any]:
         "max": max(values) if values else None,
         "avg": sum(values) / len(values) if values else None,
     }
+
+
+def group_scores(predictions: PredictionSet, group_of: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """mAP@3 and top-1 accuracy of the labelled clips of each group, overall and per class.
+
+    Args:
+        predictions: a prediction set.
+        group_of: clip id -> group name; clips not in it are left out.
+
+    Returns:
+        ``{group: {"clips", "map3", "top1", "per_class": {label: {"clips", "map3", "top1"}}}}``,
+        groups in order of first appearance in ``group_of``'s values.
+    """
+    rows: dict[str, list[tuple[tuple[str, ...], str]]] = {name: [] for name in dict.fromkeys(group_of.values())}
+    for clip_id, ranked, actual in zip(predictions.clip_ids, predictions.ranked, predictions.labels):
+        if actual is not None and clip_id in group_of:
+            rows[group_of[clip_id]].append((ranked, actual))
+
+    def scores(pairs: Sequence[tuple[tuple[str, ...], str]]) -> dict[str, Any]:
+        return {
+            "clips": len(pairs),
+            "map3": mean_average_precision_at_k([p for p, _ in pairs], [a for _, a in pairs]),
+            "top1": sum(1 for p, a in pairs if p and p[0] == a) / len(pairs),
+        }
+
+    result: dict[str, dict[str, Any]] = {}
+    for name, pairs in rows.items():
+        if not pairs:
+            continue
+        by_class: dict[str, list[tuple[tuple[str, ...], str]]] = {}
+        for pair in pairs:
+            by_class.setdefault(pair[1], []).append(pair)
+        result[name] = {**scores(pairs), "per_class": {c: scores(v) for c, v in sorted(by_class.items())}}
+    return result
 
 
 def _per_class(predictions: PredictionSet) -> dict[str, float]:

@@ -1,0 +1,92 @@
+"""``corpus-report``: held-out figures of a model trained on the corpus, by kind of source.
+
+    python -m offline corpus-report configs/train/corpus_2s.yaml [--name comb]
+
+The corpus holds out whole sources (docs/corpus.md): the TimGM6mb renders and a source-disjoint
+part of the real recordings. This command scores a prediction set of the held-out clips
+(``python -m offline predict``) separately on the two, with mAP@3 and top-1 accuracy overall and
+per class, and writes ``report/heldout.md`` and ``report/heldout.json`` in the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from offline.checkpoint import atomic_write_bytes
+from offline.commands.arguments import add_experiment_arguments, experiment_from_args
+from offline.config import ExperimentConfig
+from offline.evaluation import group_scores, read_prediction_set
+from offline.run_layout import RunLayout
+
+__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_report", "register", "run"]
+
+RENDERS = "TimGM6mb renders"
+REAL = "real recordings"
+
+
+def heldout_groups(manifest: Path) -> dict[str, str]:
+    """Clip id -> :data:`RENDERS` or :data:`REAL` for every held-out clip of a corpus manifest."""
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = {"path", "split", "quality"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{manifest}: not a corpus manifest (no {', '.join(sorted(missing))} column)")
+    return {
+        row["path"].replace("\\", "/").replace("/", "__"): RENDERS if row["quality"] == "rendered" else REAL
+        for row in rows
+        if row["split"] == "heldout"
+    }
+
+
+def heldout_report(cfg: ExperimentConfig, name: str = "comb") -> dict[str, Any]:
+    """Score ``predictions/<name>.csv`` of the run on each held-out group; write the report files.
+
+    Raises:
+        FileNotFoundError: if the prediction set does not exist (names the file).
+    """
+    layout = RunLayout(Path(cfg.run_dir))
+    path = layout.predictions_dir / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such prediction set; run `python -m offline predict` first")
+    groups = group_scores(read_prediction_set(path), heldout_groups(Path(cfg.data.root)))
+    results = {"run": cfg.name, "predictions": name, "groups": groups}
+    atomic_write_bytes(layout.report_dir / "heldout.json", json.dumps(results, indent=2).encode("utf-8"))
+    atomic_write_bytes(layout.report_dir / "heldout.md", format_heldout(results).encode("utf-8"))
+    return results
+
+
+def format_heldout(results: dict[str, Any]) -> str:
+    """The held-out tables as Markdown: one summary table, then per class for each group."""
+    groups = results["groups"]
+    lines = [f"# Held-out results of {results['run']} ({results['predictions']})", ""]
+    lines += ["| held-out set | clips | mAP@3 | top-1 |", "|---|---:|---:|---:|"]
+    lines += [f"| {g} | {s['clips']} | {s['map3']:.3f} | {s['top1']:.3f} |" for g, s in groups.items()]
+    for group, scores in groups.items():
+        lines += ["", f"## {group}, per class", "", "| class | clips | mAP@3 | top-1 |", "|---|---:|---:|---:|"]
+        lines += [
+            f"| {c} | {s['clips']} | {s['map3']:.3f} | {s['top1']:.3f} |" for c, s in scores["per_class"].items()
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``corpus-report`` sub-command."""
+    parser = subparsers.add_parser(
+        "corpus-report", help="held-out mAP@3 and top-1 of a corpus-trained model, renders and real clips apart"
+    )
+    add_experiment_arguments(parser)
+    parser.add_argument("--name", default="comb", help="prediction set to score (default comb)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the held-out report and print its summary table."""
+    cfg = experiment_from_args(args)
+    results = heldout_report(cfg, args.name)
+    print(format_heldout(results).split("\n## ")[0].rstrip())
+    print(f"report in {RunLayout(Path(cfg.run_dir)).report_dir}")
+    return 0
