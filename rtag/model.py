@@ -11,7 +11,7 @@ import torch
 from rtag.bundle import BundleError, read_bundle
 from rtag.config import ModelConfig
 from rtag.networks import TaggerNetwork
-from rtag.tta import geometric_mean, tta_batches
+from rtag.tta import tag_clip
 
 __all__ = ["DEFAULT_BUNDLE", "TaggerModel", "default_bundle_path", "load_model", "resolve_device"]
 
@@ -138,9 +138,7 @@ class TaggerModel:
             batch_size: inputs per forward pass (default 32); the inputs are made one batch at
                 a time, so memory does not grow with the clip's length.
         """
-        batches = tta_batches(clip, self.window_samples, step_samples, batch_size)
-        probs = np.concatenate([self.predict(batch) for batch in batches])
-        return geometric_mean(probs, axis=0)
+        return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size)
 
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable (label, probability) pairs of a probability vector."""

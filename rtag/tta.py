@@ -8,11 +8,11 @@ step of 5120 samples (about 0.12 s); the efficient mode of the technical report 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["geometric_mean", "tta_batches", "tta_offsets", "tta_inputs"]
+__all__ = ["geometric_mean", "tag_clip", "tta_batches", "tta_offsets", "tta_inputs"]
 
 
 def tta_offsets(length: int, window_samples: int, step_samples: int) -> np.ndarray:
@@ -99,3 +99,23 @@ def geometric_mean(probs: np.ndarray, axis: int = 0, eps: float = 1e-7) -> np.nd
     combined = np.exp(logs.mean(axis=axis))
     combined /= combined.sum(axis=-1, keepdims=True)
     return combined.astype(np.float32)
+
+
+def tag_clip(
+    predict: Callable[[np.ndarray], np.ndarray],
+    clip: np.ndarray,
+    window_samples: int,
+    step_samples: int,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Probabilities [C] of a whole clip: every test-time input through ``predict``, geometric mean.
+
+    Args:
+        predict: windows [B, window_samples] -> probabilities [B, C] (an engine's ``predict``).
+        clip: 1-D samples at the model's rate.
+        window_samples: model input length.
+        step_samples: step between crops or padded positions.
+        batch_size: inputs per ``predict`` call (default 32).
+    """
+    batches = tta_batches(clip, window_samples, step_samples, batch_size)
+    return geometric_mean(np.concatenate([predict(batch) for batch in batches]), axis=0)

@@ -13,10 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from rtag.audio_io import AudioFileError, load_audio
-from rtag.model import TaggerModel, load_model
+from rtag.engines import ENGINE_KINDS, Engine, create_engine
+from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
+from rtag.tta import tag_clip
 
 __all__ = ["TagRow", "register", "run", "tag_clip_rows", "timeline_rows"]
 
@@ -40,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--timeline", action="store_true", help="one row per streaming window")
     parser.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="output format")
     parser.add_argument("--top-k", type=int, default=3, help="labels per row (default 3)")
+    parser.add_argument("--engine", choices=ENGINE_KINDS, default="torch", help="inference back end (default torch)")
+    parser.add_argument(
+        "--precision", default="fp32", help="fp32 (default); bf16 with torch; int8 with onnx (NAME.int8.onnx beside the bundle)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -60,20 +66,22 @@ class TagRow:
     end_s: float | None = None
 
 
-def tag_clip_rows(model: TaggerModel, path: Path, clip: np.ndarray, step_samples: int, top_k: int) -> list[TagRow]:
+def tag_clip_rows(engine: Engine, path: Path, clip: np.ndarray, step_samples: int, top_k: int) -> list[TagRow]:
     """One whole-file row by the test-time procedure with ``step_samples``."""
-    return [TagRow(path, model.top_k(model.tag_clip(clip, step_samples=step_samples), top_k))]
+    probs = tag_clip(engine.predict, clip, engine.window_samples, step_samples)
+    order = np.argsort(-probs)[:top_k]
+    return [TagRow(path, [(engine.labels[i], float(probs[i])) for i in order])]
 
 
-def timeline_rows(model: TaggerModel, path: Path, clip: np.ndarray, top_k: int) -> list[TagRow]:
+def timeline_rows(engine: Engine, path: Path, clip: np.ndarray, top_k: int) -> list[TagRow]:
     """One row per streaming window (the model's window and hop), each window's own probabilities.
 
     A clip shorter than one window is zero-padded to one window.
     """
-    if clip.shape[0] < model.window_samples:
-        clip = np.pad(clip, (0, model.window_samples - clip.shape[0]))
+    if clip.shape[0] < engine.window_samples:
+        clip = np.pad(clip, (0, engine.window_samples - clip.shape[0]))
     results: list[WindowResult] = []
-    with StreamTagger(model, clip, on_window=results.append, config=RuntimeConfig(smoothing_windows=1)) as stream:
+    with StreamTagger(engine, clip, on_window=results.append, config=RuntimeConfig(smoothing_windows=1)) as stream:
         stream.run_for()
     return [TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s) for r in results]
 
@@ -88,7 +96,7 @@ def _table_lines(row: TagRow) -> Iterator[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Tag every file; exit code 1 if any could not be read."""
-    model = load_model(args.model)
+    engine = create_engine(load_model(args.model), args.engine, args.precision)
     step = FAST_STEP_SAMPLES if args.fast else STEP_SAMPLES
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer is not None:
@@ -96,15 +104,15 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            clip = load_audio(path, model.sample_rate_hz)
+            clip = load_audio(path, engine.sample_rate_hz)
         except AudioFileError as exc:
             print(f"rtag tag: skipped {exc}", file=sys.stderr)
             failed += 1
             continue
         rows = (
-            timeline_rows(model, path, clip, args.top_k)
+            timeline_rows(engine, path, clip, args.top_k)
             if args.timeline
-            else tag_clip_rows(model, path, clip, step, args.top_k)
+            else tag_clip_rows(engine, path, clip, step, args.top_k)
         )
         for row in rows:
             if writer is not None:
