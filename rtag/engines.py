@@ -140,14 +140,18 @@ class OnnxEngine:
         self.window_samples = int(facts["window_samples"])
         self.hop_samples = int(facts["hop_samples"])
         self.precision = facts.get("precision", "fp32")
-        ort.set_default_logger_severity(3)  # a provider that cannot load is reported below, once
         options = ort.SessionOptions()
         options.log_severity_level = 3
         if intra_op_threads is not None:
             options.intra_op_num_threads = intra_op_threads
         available = set(ort.get_available_providers())
         requested = [p for p in providers if p in available] or ["CPUExecutionProvider"]
-        self.session = ort.InferenceSession(str(self.path), options, providers=requested)
+        # a provider library that cannot load logs an error of its own; it is reported below, once
+        ort.set_default_logger_severity(4)
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=requested)
+        finally:
+            ort.set_default_logger_severity(2)
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.front_end: FrontEnd | None = None

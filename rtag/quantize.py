@@ -16,6 +16,7 @@ other weights is refused.
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import tempfile
@@ -51,10 +52,22 @@ def int8_graph_path(bundle_path: str | Path) -> Path:
     return Path(bundle_path).with_suffix(".int8.onnx")
 
 
+def _manifest_files(manifest: Path) -> list[Path]:
+    """The training clips of a manifest CSV (``path`` column, relative to it; rows whose ``split``
+    is not ``train`` are left out, so calibration never sees held-out clips)."""
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if "path" not in (reader.fieldnames or ()):
+            raise ValueError(f"{manifest}: a calibration manifest needs a 'path' column")
+        return [manifest.parent / row["path"] for row in reader if (row.get("split") or "train") == "train"]
+
+
 def _audio_files(paths: Sequence[str | Path]) -> list[Path]:
     files: list[Path] = []
     for path in map(Path, paths):
-        if path.is_dir():
+        if path.is_file() and path.suffix.lower() == ".csv":
+            files += _manifest_files(path)
+        elif path.is_dir():
             files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
         elif path.is_file():
             files.append(path)
@@ -68,7 +81,8 @@ def calibration_windows(
 ) -> tuple[np.ndarray, dict[str, int]]:
     """Model input windows [K, window_samples] cut from audio files, for calibration.
 
-    Files (folders are searched for audio files) are visited in a seeded random order; each is
+    Files (folders are searched for audio files; a ``.csv`` manifest gives its ``train`` rows)
+    are visited in a seeded random order; each is
     cut into windows every ``hop_samples`` of the model (a clip shorter than a window is
     zero-padded) and gives at most ``ceil(max_windows / files)`` of them, drawn at random, until
     ``max_windows`` are collected, so the set spreads over the files and memory stays bounded.

@@ -42,6 +42,12 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
+def _heldout_summary(path: Path) -> dict[str, dict[str, float]]:
+    """clips, mAP@3 and top-1 of each held-out group of a ``corpus-report`` (per-class rows left out)."""
+    groups = json.loads(path.read_text(encoding="utf-8"))["groups"]
+    return {name: {k: scores[k] for k in ("clips", "map3", "top1")} for name, scores in groups.items()}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` parser."""
     parser = subparsers.add_parser("export", help="write an rtag model bundle from a trained fold model")
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     fold = min(candidates, key=lambda f: candidates[f][1]["val_loss"])
     network, checkpoint = candidates[fold]
     results_path = layout.report_dir / "results.json"
+    heldout_path = layout.report_dir / "heldout.json"
     provenance: dict[str, Any] = {
         "data": {"layout": cfg.data.layout, "root": cfg.data.root, "trim_top_db": cfg.data.trim_top_db},
         "train_clips": sum(1 for line in layout.folds_path.read_text(encoding="utf-8").splitlines()[1:] if line),
@@ -75,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         "val_loss": checkpoint["val_loss"],
         "val_map3": checkpoint["val_map3"],
         "test_metrics": json.loads(results_path.read_text(encoding="utf-8"))["table3"] if results_path.exists() else None,
+        "heldout": _heldout_summary(heldout_path) if heldout_path.exists() else None,
         "config": checkpoint["config"],
         "git_commit": git_commit(),
     }

@@ -29,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32", help="weights and activations")
     parser.add_argument(
-        "--calibration", type=Path, nargs="+", metavar="AUDIO", help="int8: audio files or folders to calibrate on"
+        "--calibration", type=Path, nargs="+", metavar="AUDIO", help="int8: audio files, folders, or a manifest CSV (its train rows) to calibrate on"
     )
     parser.add_argument(
         "--calibration-windows", type=int, default=256, help="int8: windows drawn from the audio (default 256)"

@@ -92,3 +92,18 @@ def test_an_int8_graph_of_other_weights_is_refused(
     int8_graph_path(first).rename(int8_graph_path(other))
     with pytest.raises(ValueError, match="made from other weights"):
         create_engine(load_model(other, device="cpu"), "onnx", "int8")
+
+
+def test_a_manifest_calibrates_on_its_training_rows_only(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]]
+) -> None:
+    model = load_model(tiny_bundle(tmp_path, 5), device="cpu")
+    clips = some_clips(real_data, real_manifest, 4)
+    manifest = tmp_path / "manifest.csv"
+    rows = [f"{clip},{split}" for clip, split in zip(clips, ["train", "train", "heldout", "heldout"])]
+    manifest.write_text("path,split\n" + "\n".join(rows) + "\n")
+    _, counts = calibration_windows([manifest], model, max_windows=64)
+    assert counts["files"] == 2
+    (tmp_path / "bad.csv").write_text("file\nx.wav\n")
+    with pytest.raises(ValueError, match="bad.csv: a calibration manifest needs a 'path' column"):
+        calibration_windows([tmp_path / "bad.csv"], model)

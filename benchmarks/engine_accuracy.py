@@ -1,0 +1,95 @@
+"""Accuracy of every engine and precision against fp32 torch, on labelled held-out clips.
+
+    python benchmarks/engine_accuracy.py MANIFEST.csv [--model BUNDLE] [--split heldout]
+        [--engines torch:fp32,torch:bf16,onnx:fp32,onnx:int8] [--step-samples 51200] [--json OUT]
+
+Each clip of the manifest's split (``path,label,split,quality`` columns, as written by
+``python -m offline build-corpus``) is tagged by each engine with the test-time procedure
+(inputs every ``--step-samples``, geometric mean). Printed per engine: mAP@3 and top-1 accuracy
+(overall, TimGM6mb renders, real recordings), the change of mAP@3 against the first engine, the
+share of clips whose top-1 label agrees with it, and the largest probability difference. Clips
+with labels the model does not know are counted and left out; unreadable clips are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from offline.corpus_report import REAL, RENDERS
+from offline.metrics import mean_average_precision_at_k, top_k
+from rtag.audio_io import AudioFileError, load_audio
+from rtag.engines import create_engine
+from rtag.model import load_model
+from rtag.tta import tag_clip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("manifest", type=Path, help="corpus manifest.csv")
+    parser.add_argument("--model", type=Path, help="model bundle (default: the bundled model)")
+    parser.add_argument("--split", default="heldout", help="manifest split to score (default heldout)")
+    parser.add_argument("--engines", default="torch:fp32,torch:bf16,onnx:fp32,onnx:int8",
+                        help="ENGINE:PRECISION pairs; the first is the reference")
+    parser.add_argument("--step-samples", type=int, default=51200, help="test-time step (default 51200)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+
+    model = load_model(args.model, device="cpu")
+    known = set(model.labels)
+    with open(args.manifest, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["split"] == args.split]
+    unknown = sum(1 for r in rows if r["label"] not in known)
+    rows = [r for r in rows if r["label"] in known]
+    clips, kept = [], []
+    for row in rows:
+        try:
+            clips.append(load_audio(args.manifest.parent / row["path"], model.sample_rate_hz))
+            kept.append(row)
+        except AudioFileError as exc:
+            print(f"skipped {exc}", file=sys.stderr)
+    labels = [r["label"] for r in kept]
+    groups = np.array([RENDERS if r["quality"] == "rendered" else REAL for r in kept])
+
+    pairs = [tuple(item.split(":")) for item in args.engines.split(",")]
+    results: list[dict[str, Any]] = []
+    reference: np.ndarray | None = None
+    for kind, precision in pairs:
+        engine = create_engine(model, kind, precision)
+        probs = np.stack([tag_clip(engine.predict, clip, model.window_samples, args.step_samples) for clip in clips])
+        ranked = top_k(probs, model.labels, 3)
+        figures: dict[str, Any] = {"engine": f"{kind}:{precision}", "runs_on": engine.name}
+        for name, mask in (("all", np.ones(len(kept), bool)), (RENDERS, groups == RENDERS), (REAL, groups == REAL)):
+            chosen = np.flatnonzero(mask)
+            if chosen.size:
+                figures[f"map3 {name}"] = mean_average_precision_at_k([ranked[i] for i in chosen], [labels[i] for i in chosen])
+                figures[f"top1 {name}"] = float(np.mean([ranked[i][0] == labels[i] for i in chosen]))
+        if reference is None:
+            reference, reference_map3 = probs, figures["map3 all"]
+        figures["map3 change"] = figures["map3 all"] - reference_map3
+        figures["top1 agreement"] = float(np.mean(probs.argmax(axis=1) == reference.argmax(axis=1)))
+        figures["max prob diff"] = float(np.abs(probs - reference).max())
+        results.append(figures)
+
+    print(f"{len(kept)} clips of split {args.split!r} ({int((groups == RENDERS).sum())} renders, "
+          f"{int((groups == REAL).sum())} real); {unknown} with labels the model does not know left out; "
+          f"step {args.step_samples} samples")
+    columns = ["engine", "map3 all", f"map3 {RENDERS}", f"map3 {REAL}", "top1 all", "map3 change", "top1 agreement",
+               "max prob diff"]
+    print(" | ".join(columns))
+    for figures in results:
+        print(" | ".join(f"{figures[c]:.4f}" if isinstance(figures.get(c), float) else str(figures.get(c, "-"))
+                         for c in columns))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"clips": len(kept), "unknown_labels": unknown, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
