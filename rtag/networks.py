@@ -103,9 +103,16 @@ class FrontEnd(nn.Module):
     Args:
         config: the model's config.
         input_names: the inputs to produce, in order: ``"audio"`` and/or ``"spectrogram"``.
+        fft_precision: of the log-mel's FFT, ``"double"`` (default) or ``"single"`` (see
+            :class:`~rtag.logmel.LogMel`).
     """
 
-    def __init__(self, config: ModelConfig, input_names: Sequence[str] = ("audio", "spectrogram")) -> None:
+    def __init__(
+        self,
+        config: ModelConfig,
+        input_names: Sequence[str] = ("audio", "spectrogram"),
+        fft_precision: str = "double",
+    ) -> None:
         super().__init__()
         unknown = set(input_names) - {"audio", "spectrogram"}
         if unknown or not input_names:
@@ -113,7 +120,8 @@ class FrontEnd(nn.Module):
         self.input_names = tuple(input_names)
         self.peak_norm_floor = config.peak_norm_floor
         self.frames = config.spec_frames
-        self.logmel = LogMel(config.mel, config.sample_rate_hz) if "spectrogram" in self.input_names else None
+        wants_spectrogram = "spectrogram" in self.input_names
+        self.logmel = LogMel(config.mel, config.sample_rate_hz, fft_precision) if wants_spectrogram else None
 
     def normalize(self, audio: torch.Tensor) -> torch.Tensor:
         """Peak-normalise each example of ``audio`` [B, N] (identity if the floor is ``None``)."""
