@@ -1,0 +1,57 @@
+"""The scripts in benchmarks/ run end to end on small inputs and report consistent figures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rtag.bundle import save_bundle
+from rtag.config import ModelConfig, load_yaml
+from rtag.labels import FSDKAGGLE2018_LABELS
+from rtag.networks import build_network
+from tests.conftest import CONFIGS, REPO_ROOT
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(REPO_ROOT / "benchmarks" / script), *args],
+        cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_engine_accuracy_scores_each_engine_against_the_first(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]]
+) -> None:
+    config = load_yaml(CONFIGS / "model" / "comb_tiny.yaml", ModelConfig)
+    torch.manual_seed(7)
+    bundle = save_bundle(tmp_path / "tiny.rtag", build_network(config).eval(), config, FSDKAGGLE2018_LABELS)
+    rows = [r for r in real_manifest if r["label"] in FSDKAGGLE2018_LABELS][:4]
+    manifest = tmp_path / "manifest.csv"
+    lines = [f"{real_data / r['path']},{r['label']},heldout,{'rendered' if i == 0 else 'strong'}" for i, r in enumerate(rows)]
+    manifest.write_text("path,label,split,quality\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "accuracy.json"
+    result = _run("engine_accuracy.py", str(manifest), "--model", str(bundle), "--engines", "torch:fp32,onnx:fp32",
+                  "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(out.read_text())
+    assert figures["clips"] == 4
+    reference, onnx = figures["results"]
+    assert reference["top1 agreement"] == 1.0 and reference["map3 change"] == 0.0
+    assert onnx["max prob diff"] < 1e-4 and onnx["top1 agreement"] == 1.0
+    assert "1 renders, 3 real" in result.stdout
+
+
+@pytest.mark.slow
+def test_stream_latency_reports_windows_and_percentiles() -> None:
+    result = _run("stream_latency.py", "--config", str(CONFIGS / "model" / "comb_tiny.yaml"), "--duration-s", "2",
+                  "--precision", "bf16", "--json")
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["engine"] == "torch-cpu-bf16" and figures["stream_windows"] >= 1
+    assert figures["latency_ms_p99"] >= figures["latency_ms_p50"] > 0
