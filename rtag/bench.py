@@ -20,8 +20,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from rtag.config import to_dict
 from rtag.engines import Engine, create_engine
 from rtag.model import TaggerModel
+from rtag.runtime_config import RuntimeConfig
 
 __all__ = [
     "matmul_peak_gflops",
@@ -131,7 +133,7 @@ def measure_throughput(engine: Engine, audio_s: float = 60.0, hop_samples: int |
 
 
 def measure_streaming(
-    engine: Engine, seconds: float = 20.0, audio: np.ndarray | None = None
+    engine: Engine, seconds: float = 20.0, audio: np.ndarray | None = None, config: RuntimeConfig | None = None
 ) -> dict[str, float | int | None]:
     """Listen to ``audio`` (default: noise) replayed at real-time pace for ``seconds``; time every window.
 
@@ -150,10 +152,11 @@ def measure_streaming(
     def on_window(result: Any) -> None:
         latencies_ms.append((time.monotonic() - result.window.capture_time_s) * 1000.0)
 
-    source = ArraySource(audio, sample_rate_hz=engine.sample_rate_hz, realtime=True)
+    block_samples = (config or RuntimeConfig()).capture_block_samples
+    source = ArraySource(audio, sample_rate_hz=engine.sample_rate_hz, realtime=True, block_samples=block_samples)
     rss_start = resident_mb()
     cpu_start, wall_start = _cpu_seconds(), time.monotonic()
-    with StreamTagger(engine, source, on_window=on_window) as stream:
+    with StreamTagger(engine, source, on_window=on_window, config=config) as stream:
         stream.run_for(seconds)
         cpu_used, wall = _cpu_seconds() - cpu_start, time.monotonic() - wall_start
     stats = stream.stats()
@@ -175,8 +178,12 @@ def run_bench(
     audio_s: float = 60.0,
     stream_s: float = 20.0,
     batch_size: int = 8,
+    runtime: RuntimeConfig | None = None,
 ) -> dict[str, Any]:
     """All figures for ``model`` on each (engine kind, precision) in ``engines``, plus the machine's peak.
+
+    ``runtime`` configures the streaming measurement (capture block, polling; default: the
+    runtime defaults).
 
     Returns:
         ``{"machine": {...}, "model": {...}, "engines": [{...}, ...]}``, JSON-serialisable.
@@ -198,6 +205,7 @@ def run_bench(
             "hop_samples": model.hop_samples,
             "gflop_per_window": flops / 1e9,
         },
+        "runtime": to_dict(runtime or RuntimeConfig()),
         "engines": [],
     }
     for kind, precision in engines:
@@ -211,6 +219,6 @@ def run_bench(
         achieved = flops / (figures["ms_per_window"] / 1000.0) / 1e9
         figures["gflops"] = achieved
         figures["fraction_of_fp32_peak"] = achieved / peak_fp32
-        figures.update(measure_streaming(engine, seconds=stream_s))
+        figures.update(measure_streaming(engine, seconds=stream_s, config=runtime))
         report["engines"].append(figures)
     return report

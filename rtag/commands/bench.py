@@ -14,6 +14,7 @@ from rtag.engines import PRECISIONS, check_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
 from rtag.networks import build_network
+from rtag.runtime_config import load_runtime_config
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -39,6 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stream-s", type=float, default=20.0, help="real-time listening per engine (default 20 s)")
     parser.add_argument("--batch-size", type=int, default=8, help="windows per offline batch (default 8)")
     parser.add_argument("--device", default="auto", help="torch device: auto (default), cpu, cuda")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="runtime config key for the streaming measurement, e.g. --set capture_block_samples=256 (repeatable)",
+    )
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.set_defaults(func=run)
 
@@ -72,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if args.engines is None and not _has_int8_graph(model):
         engines.remove(("onnx", "int8"))
         print("onnx:int8 left out: this model has no int8 graph (rtag export BUNDLE --precision int8)")
-    report = run_bench(model, engines, audio_s=args.audio_s, stream_s=args.stream_s, batch_size=args.batch_size)
+    runtime = load_runtime_config(None, args.set)
+    report = run_bench(
+        model, engines, audio_s=args.audio_s, stream_s=args.stream_s, batch_size=args.batch_size, runtime=runtime
+    )
     machine, facts = report["machine"], report["model"]
     print(
         f"machine: {machine['cpu']}, {machine['cpu_count']} cores, torch threads {machine['torch_threads']}, "
