@@ -70,11 +70,3 @@ def test_corrupt_file_is_reported_by_name_and_the_batch_goes_on(tiny_bundle: Pat
     assert "1 file(s) tagged, 1 could not be read" in result.stderr
     assert "Traceback" not in result.stderr
     assert str(good) in result.stdout and "corrupt.wav" not in result.stdout
-
-
-def test_without_a_model_bundle_the_error_says_so(tmp_path: Path) -> None:
-    clip = tmp_path / "tone.wav"
-    sf.write(str(clip), np.zeros(4410, np.float32), 44100)
-    result = run_cli(["tag", str(clip)])
-    assert result.returncode == 2
-    assert "no default model is bundled" in result.stderr
