@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -11,20 +10,13 @@ import pytest
 from offline.cli import main
 from offline.config import DataConfig, ExperimentConfig
 from offline.corpus_report import REAL, RENDERS, heldout_report
-
-
-def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+from tests.fixtures.csv_files import write_csv
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> ExperimentConfig:
     manifest = tmp_path / "corpus" / "manifest.csv"
-    _write_csv(
+    write_csv(
         manifest,
         ("path", "label", "split", "source", "license", "quality", "fold"),
         [
@@ -36,7 +28,7 @@ def run(tmp_path: Path) -> ExperimentConfig:
         ],
     )
     run_dir = tmp_path / "run"
-    _write_csv(
+    write_csv(
         run_dir / "predictions" / "comb.csv",
         ("clip_id", "label", "usage", "pred1", "pred2", "pred3"),
         [

@@ -11,21 +11,14 @@ import pytest
 from offline.config import DataConfig, ExperimentConfig
 from offline.evaluation import evaluate_run
 from offline.preprocess import INDEX_COLUMNS
-
-
-def _write_csv(path: Path, header: tuple[str, ...], rows: list[tuple[object, ...]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(header)
-        writer.writerows(rows)
+from tests.fixtures.csv_files import write_csv
 
 
 @pytest.fixture
 def run(tmp_path: Path) -> ExperimentConfig:
     cache, run_dir = tmp_path / "cache", tmp_path / "run"
     train = [("t1", "a", 44100 * 60), ("t2", "a", 44100 * 30), ("t3", "b", 44100 * 6)]
-    _write_csv(
+    write_csv(
         cache / "index.csv",
         INDEX_COLUMNS,
         [(c, "train", label, "", 1, "", n, n, f"audio/train/{c}.npy") for c, label, n in train],
@@ -33,7 +26,7 @@ def run(tmp_path: Path) -> ExperimentConfig:
     (run_dir).mkdir(parents=True)
     (run_dir / "labels.json").write_text(json.dumps(["a", "b", "c"]))
     header = ("clip_id", "label", "usage", "pred1", "pred2", "pred3")
-    _write_csv(
+    write_csv(
         run_dir / "predictions" / "comb.csv",
         header,
         [
@@ -44,7 +37,7 @@ def run(tmp_path: Path) -> ExperimentConfig:
             ("x5", "", "", "c", "a", "b"),  # unlabelled: in the submission only
         ],
     )
-    _write_csv(run_dir / "predictions" / "audio.csv", header, [("x1", "a", "Public", "b", "a", "c")])
+    write_csv(run_dir / "predictions" / "audio.csv", header, [("x1", "a", "Public", "b", "a", "c")])
     return ExperimentConfig(run_dir=str(run_dir), data=DataConfig(cache_dir=str(cache)))
 
 
