@@ -85,13 +85,16 @@ def test_a_process_killed_while_writing_leaves_a_whole_checkpoint(tmp_path: Path
     assert torch.equal(state["model"]["weight"], torch.full((4_000_000,), float(version))), "one whole version"
 
 
+EPOCHS = 20  # enough that the run cannot end between the first checkpoint and the kill
+
+
 @pytest.mark.slow
 def test_training_killed_mid_epoch_resumes_from_its_last_completed_epoch(
     tiny_fsd: TinyDataset, tmp_path: Path
 ) -> None:
     overrides = tiny_overrides(
-        tiny_fsd.root, tmp_path, **{"train.epochs": 5, "train.folds": "[0]", "train.stages": "[audio]",
-                                    "train.patience_epochs": 10}
+        tiny_fsd.root, tmp_path, **{"train.epochs": EPOCHS, "train.folds": "[0]", "train.stages": "[audio]",
+                                    "train.patience_epochs": EPOCHS}
     )
     command = [sys.executable, "-m", "offline", "train", str(TINY_CONFIG)]
     for item in overrides:
@@ -108,12 +111,12 @@ def test_training_killed_mid_epoch_resumes_from_its_last_completed_epoch(
         while not last.exists() and training.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         assert last.exists(), "the first epoch finished"
-        time.sleep(0.2)  # into the next epoch
+        time.sleep(0.05)  # into the next epoch (a tiny epoch can take well under 0.2 s)
     finally:
         training.send_signal(signal.SIGKILL)
         training.wait(timeout=10)
     killed_at_epoch = load_checkpoint(last)["epoch"]
-    assert 1 <= killed_at_epoch < 5, "killed before the run finished"
+    assert 1 <= killed_at_epoch < EPOCHS, "killed before the run finished"
 
     resumed = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert resumed.returncode == 0, resumed.stderr
@@ -122,7 +125,7 @@ def test_training_killed_mid_epoch_resumes_from_its_last_completed_epoch(
     assert f"audio fold 0 epoch {killed_at_epoch + 1}:" in output
     assert f"audio fold 0 epoch {killed_at_epoch}:" not in output  # completed epochs are not redone
     final = load_checkpoint(last)
-    assert final["epoch"] == 5
-    assert [row["epoch"] for row in final["history"]] == [1, 2, 3, 4, 5]
+    assert final["epoch"] == EPOCHS
+    assert [row["epoch"] for row in final["history"]] == list(range(1, EPOCHS + 1))
     metrics = (last.parent / "metrics.jsonl").read_text().splitlines()
-    assert len(metrics) == 5
+    assert len(metrics) == EPOCHS
