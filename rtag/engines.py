@@ -31,6 +31,7 @@ __all__ = [
     "as_engine",
     "check_engine",
     "create_engine",
+    "parse_engines",
 ]
 
 log = logging.getLogger(__name__)
@@ -204,6 +205,23 @@ def check_engine(kind: str, precision: str = "fp32") -> None:
         )
 
 
+def parse_engines(text: str) -> list[tuple[str, str]]:
+    """``"torch:bf16,onnx"`` -> ``[("torch", "bf16"), ("onnx", "fp32")]``, each pair checked.
+
+    Raises:
+        ValueError: for an unknown engine or precision, or a text that names no engine.
+    """
+    pairs = []
+    for item in (part.strip() for part in text.split(",")):
+        if item:
+            kind, _, precision = item.partition(":")
+            check_engine(kind, precision or "fp32")
+            pairs.append((kind, precision or "fp32"))
+    if not pairs:
+        raise ValueError(f"{text!r} names no engine")
+    return pairs
+
+
 def create_engine(
     model: TaggerModel, kind: str = "torch", precision: str = "fp32", onnx_dir: str | Path | None = None
 ) -> Engine:
@@ -227,15 +245,16 @@ def create_engine(
     if kind == "torch":
         return TorchEngine(model, precision)
     if precision == "int8":
-        from rtag.quantize import int8_graph_path
+        from rtag.quantize import int8_graph_for, int8_graph_path
 
-        if model.source_path is None or not int8_graph_path(model.source_path).is_file():
+        graph = int8_graph_for(model)
+        if graph is None:
             where = "this in-memory model" if model.source_path is None else str(int8_graph_path(model.source_path))
             raise ValueError(
                 f"no int8 graph for {where}; make one with: rtag export BUNDLE --precision int8 "
                 "--calibration AUDIO_DIR -o NAME.int8.onnx (beside NAME.rtag)"
             )
-        return OnnxEngine(int8_graph_path(model.source_path), weights_sha256=model.weights_sha256)
+        return OnnxEngine(graph, weights_sha256=model.weights_sha256)
     from rtag.onnx_export import export_onnx
 
     folder = Path(onnx_dir) if onnx_dir is not None else Path(tempfile.mkdtemp(prefix="rtag-onnx-"))

@@ -36,6 +36,7 @@ __all__ = [
     "AUDIO_SUFFIXES",
     "CALIBRATION_METHODS",
     "calibration_windows",
+    "int8_graph_for",
     "int8_graph_path",
     "quantize_onnx",
 ]
@@ -50,6 +51,14 @@ QUANTIZED_OPS = ["Conv", "Gemm", "Relu", "MaxPool", "Concat", "Flatten"]
 def int8_graph_path(bundle_path: str | Path) -> Path:
     """Where the int8 graph of the bundle ``bundle_path`` is kept: ``NAME.rtag`` -> ``NAME.int8.onnx``."""
     return Path(bundle_path).with_suffix(".int8.onnx")
+
+
+def int8_graph_for(model: TaggerModel) -> Path | None:
+    """The int8 graph kept beside ``model``'s bundle, or ``None`` (in-memory model, or no graph made)."""
+    if model.source_path is None:
+        return None
+    path = int8_graph_path(model.source_path)
+    return path if path.is_file() else None
 
 
 def _manifest_files(manifest: Path) -> list[Path]:

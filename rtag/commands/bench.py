@@ -10,10 +10,11 @@ import torch
 
 from rtag.bench import run_bench
 from rtag.config import ModelConfig, load_yaml
-from rtag.engines import PRECISIONS, check_engine
+from rtag.engines import PRECISIONS, parse_engines
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
 from rtag.networks import build_network
+from rtag.quantize import int8_graph_for
 from rtag.runtime_config import load_runtime_config
 
 
@@ -51,19 +52,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 ALL_ENGINES = tuple(f"{kind}:{precision}" for kind, precisions in PRECISIONS.items() for precision in precisions)
 
 
-def parse_engines(text: str) -> list[tuple[str, str]]:
-    """``"torch:bf16,onnx"`` -> ``[("torch", "bf16"), ("onnx", "fp32")]`` (checked)."""
-    pairs = []
-    for item in (part.strip() for part in text.split(",")):
-        if item:
-            kind, _, precision = item.partition(":")
-            check_engine(kind, precision or "fp32")
-            pairs.append((kind, precision or "fp32"))
-    if not pairs:
-        raise ValueError("--engines names no engine")
-    return pairs
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print a table; returns the exit code."""
     engines = parse_engines(args.engines or ",".join(ALL_ENGINES))
@@ -74,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         model = TaggerModel.from_network(build_network(config), config, labels, device=args.device)
     else:
         model = load_model(args.bundle, device=args.device)
-    if args.engines is None and not _has_int8_graph(model):
+    if args.engines is None and int8_graph_for(model) is None:
         engines.remove(("onnx", "int8"))
         print("onnx:int8 left out: this model has no int8 graph (rtag export BUNDLE --precision int8)")
     runtime = load_runtime_config(None, args.set)
@@ -105,12 +93,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
-
-
-def _has_int8_graph(model: TaggerModel) -> bool:
-    from rtag.quantize import int8_graph_path
-
-    return model.source_path is not None and int8_graph_path(model.source_path).is_file()
 
 
 def _ms(value: float | None) -> str:
