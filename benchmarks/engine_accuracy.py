@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from offline.corpus_report import REAL, RENDERS
-from offline.metrics import mean_average_precision_at_k, top_k
+from offline.corpus_report import REAL, RENDERS, source_group
+from offline.datasets import manifest_clip_id
+from offline.evaluation import PredictionSet, group_scores
+from offline.metrics import top_k
 from rtag.audio_io import AudioFileError, load_audio
-from rtag.engines import create_engine
+from rtag.engines import create_engine, parse_engines
 from rtag.model import load_model
 from rtag.tta import tag_clip
 
@@ -54,22 +56,26 @@ def main() -> int:
             kept.append(row)
         except AudioFileError as exc:
             print(f"skipped {exc}", file=sys.stderr)
-    labels = [r["label"] for r in kept]
-    groups = np.array([RENDERS if r["quality"] == "rendered" else REAL for r in kept])
+    ids = [manifest_clip_id(r["path"]) for r in kept]
+    groups = [source_group(r) for r in kept]
+    overall = dict.fromkeys(ids, "all")
 
-    pairs = [tuple(item.split(":")) for item in args.engines.split(",")]
     results: list[dict[str, Any]] = []
     reference: np.ndarray | None = None
-    for kind, precision in pairs:
+    for kind, precision in parse_engines(args.engines):
         engine = create_engine(model, kind, precision)
         probs = np.stack([tag_clip(engine.predict, clip, model.window_samples, args.step_samples) for clip in clips])
-        ranked = top_k(probs, model.labels, 3)
-        figures: dict[str, Any] = {"engine": f"{kind}:{precision}", "runs_on": engine.name}
-        for name, mask in (("all", np.ones(len(kept), bool)), (RENDERS, groups == RENDERS), (REAL, groups == REAL)):
-            chosen = np.flatnonzero(mask)
-            if chosen.size:
-                figures[f"map3 {name}"] = mean_average_precision_at_k([ranked[i] for i in chosen], [labels[i] for i in chosen])
-                figures[f"top1 {name}"] = float(np.mean([ranked[i][0] == labels[i] for i in chosen]))
+        predictions = PredictionSet(
+            name=f"{kind}:{precision}",
+            clip_ids=tuple(ids),
+            labels=tuple(r["label"] for r in kept),
+            usages=(None,) * len(kept),
+            ranked=tuple(map(tuple, top_k(probs, model.labels, 3))),
+        )
+        figures: dict[str, Any] = {"engine": predictions.name, "runs_on": engine.name}
+        scores = {**group_scores(predictions, overall), **group_scores(predictions, dict(zip(ids, groups)))}
+        for name, group in scores.items():
+            figures[f"map3 {name}"], figures[f"top1 {name}"] = group["map3"], group["top1"]
         if reference is None:
             reference, reference_map3 = probs, figures["map3 all"]
         figures["map3 change"] = figures["map3 all"] - reference_map3
@@ -77,8 +83,8 @@ def main() -> int:
         figures["max prob diff"] = float(np.abs(probs - reference).max())
         results.append(figures)
 
-    print(f"{len(kept)} clips of split {args.split!r} ({int((groups == RENDERS).sum())} renders, "
-          f"{int((groups == REAL).sum())} real); {unknown} with labels the model does not know left out; "
+    print(f"{len(kept)} clips of split {args.split!r} ({groups.count(RENDERS)} renders, "
+          f"{groups.count(REAL)} real); {unknown} with labels the model does not know left out; "
           f"step {args.step_samples} samples")
     columns = ["engine", "map3 all", f"map3 {RENDERS}", f"map3 {REAL}", "top1 all", "map3 change", "top1 agreement",
                "max prob diff"]

@@ -13,19 +13,26 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from offline.checkpoint import atomic_write_bytes
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.config import ExperimentConfig
+from offline.datasets import manifest_clip_id
 from offline.evaluation import group_scores, read_prediction_set
 from offline.run_layout import RunLayout
 
-__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_report", "register", "run"]
+__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_report", "register", "run", "source_group"]
 
 RENDERS = "TimGM6mb renders"
 REAL = "real recordings"
+
+
+def source_group(row: Mapping[str, str]) -> str:
+    """:data:`RENDERS` for a rendered manifest row, :data:`REAL` for a recording."""
+    return RENDERS if row["quality"] == "rendered" else REAL
 
 
 def heldout_groups(manifest: Path) -> dict[str, str]:
@@ -35,11 +42,7 @@ def heldout_groups(manifest: Path) -> dict[str, str]:
     missing = {"path", "split", "quality"} - set(rows[0] if rows else {})
     if missing:
         raise ValueError(f"{manifest}: not a corpus manifest (no {', '.join(sorted(missing))} column)")
-    return {
-        row["path"].replace("\\", "/").replace("/", "__"): RENDERS if row["quality"] == "rendered" else REAL
-        for row in rows
-        if row["split"] == "heldout"
-    }
+    return {manifest_clip_id(row["path"]): source_group(row) for row in rows if row["split"] == "heldout"}
 
 
 def heldout_report(cfg: ExperimentConfig, name: str = "comb") -> dict[str, Any]:

@@ -33,7 +33,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-__all__ = ["ClipRecord", "DatasetError", "label_vocabulary", "read_dataset"]
+__all__ = ["ClipRecord", "DatasetError", "label_vocabulary", "manifest_clip_id", "read_dataset"]
 
 
 class DatasetError(ValueError):
@@ -136,6 +136,11 @@ def _read_kaggle(root: Path) -> list[ClipRecord]:
     return records
 
 
+def manifest_clip_id(relative_path: str) -> str:
+    """The clip id of a manifest row: its path with folder separators turned into ``__``."""
+    return relative_path.replace("\\", "/").replace("/", "__")
+
+
 def _read_manifest(csv_path: Path) -> list[ClipRecord]:
     records = []
     for number, row in enumerate(_read_csv(csv_path, ("path", "label")), start=2):
@@ -151,7 +156,7 @@ def _read_manifest(csv_path: Path) -> list[ClipRecord]:
         relative = row["path"].strip()
         records.append(
             ClipRecord(
-                clip_id=relative.replace("\\", "/").replace("/", "__"),
+                clip_id=manifest_clip_id(relative),
                 path=csv_path.parent / relative,
                 label=row["label"].strip(),
                 split=split,
