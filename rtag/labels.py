@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["FSDKAGGLE2018_LABELS"]
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = ["FSDKAGGLE2018_LABELS", "top_labels"]
 
 FSDKAGGLE2018_LABELS: tuple[str, ...] = (
     "Acoustic_guitar",
@@ -47,3 +51,10 @@ FSDKAGGLE2018_LABELS: tuple[str, ...] = (
     "Violin_or_fiddle",
     "Writing",
 )
+
+
+def top_labels(probs: np.ndarray, labels: Sequence[str], k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable (label, probability) pairs of a probability vector, best first."""
+    probs = np.asarray(probs)
+    order = np.argsort(-probs, kind="stable")[:k]
+    return [(labels[i], float(probs[i])) for i in order]

@@ -10,6 +10,7 @@ import torch
 
 from rtag.bundle import BundleError, read_bundle
 from rtag.config import ModelConfig
+from rtag.labels import top_labels
 from rtag.networks import TaggerNetwork
 from rtag.tta import tag_clip
 
@@ -142,8 +143,7 @@ class TaggerModel:
 
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable (label, probability) pairs of a probability vector."""
-        order = np.argsort(-np.asarray(probs))[:k]
-        return [(self.labels[i], float(probs[i])) for i in order]
+        return top_labels(probs, self.labels, k)
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "auto") -> TaggerModel:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtag.labels import top_labels
 from rtag.scheduler import Window
 
 __all__ = ["StreamStats", "WindowResult"]
@@ -110,6 +111,4 @@ class WindowResult:
             k: how many (default 3).
             smoothed: rank the smoothed probabilities (default) or this window's own.
         """
-        probs = self.smoothed if smoothed else self.probabilities
-        order = np.argsort(-probs, kind="stable")[:k]
-        return [(self.labels[i], float(probs[i])) for i in order]
+        return top_labels(self.smoothed if smoothed else self.probabilities, self.labels, k)

@@ -14,6 +14,7 @@ import numpy as np
 
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
+from rtag.labels import top_labels
 from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
 from rtag.stream import StreamTagger
@@ -69,8 +70,7 @@ class TagRow:
 def tag_clip_rows(engine: Engine, path: Path, clip: np.ndarray, step_samples: int, top_k: int) -> list[TagRow]:
     """One whole-file row by the test-time procedure with ``step_samples``."""
     probs = tag_clip(engine.predict, clip, engine.window_samples, step_samples)
-    order = np.argsort(-probs)[:top_k]
-    return [TagRow(path, [(engine.labels[i], float(probs[i])) for i in order])]
+    return [TagRow(path, top_labels(probs, engine.labels, top_k))]
 
 
 def timeline_rows(engine: Engine, path: Path, clip: np.ndarray, top_k: int) -> list[TagRow]:
