@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
+import torch
 
 if TYPE_CHECKING:
     from rtag.model import TaggerModel
@@ -87,8 +88,6 @@ class TorchEngine:
 
     def predict(self, audio: np.ndarray) -> np.ndarray:
         """Class probabilities [B, C] float32 for audio [B, N] float32."""
-        import torch
-
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 2:
             raise ValueError(f"expected audio shaped [batch, samples], got {audio.shape}")
@@ -181,8 +180,6 @@ class OnnxEngine:
             raise ValueError(f"expected audio shaped [batch, {self.window_samples}], got {audio.shape}")
         feeds = {"audio": audio}
         if self.front_end is not None:
-            import torch
-
             with torch.inference_mode():
                 inputs = self.front_end(torch.from_numpy(audio))
             feeds = {name: tensor.numpy() for name, tensor in zip(self.input_names, inputs)}
@@ -190,8 +187,6 @@ class OnnxEngine:
 
 
 def _gpu_present() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 

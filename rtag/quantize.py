@@ -29,6 +29,7 @@ import torch
 
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.model import TaggerModel
+from rtag.networks import FrontEnd
 from rtag.onnx_export import export_onnx, read_onnx_metadata, write_onnx_metadata
 from rtag.tta import tta_inputs
 
@@ -133,8 +134,8 @@ class _FrontEndReader:
     """Feeds the host graph's inputs, one window at a time, to ONNX Runtime's calibrator."""
 
     def __init__(self, model: TaggerModel, windows: np.ndarray) -> None:
-        self.front_end = model.network.front_end.to("cpu")
         self.names = model.network.input_names
+        self.front_end = FrontEnd(model.config, self.names).eval()
         self.windows = windows
         self.rewind()
 
@@ -204,7 +205,6 @@ def quantize_onnx(
             calibrate_method=methods[method],
             extra_options={"CalibPercentile": 99.999} if method == "percentile" else None,
         )
-    model.network.to(model.device)
     facts["precision"] = "int8"
     facts["calibration"] = json.dumps({"method": method, "windows": int(windows.shape[0]), **(calibration_facts or {})})
     write_onnx_metadata(path, facts)
