@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from offline.corpus_report import REAL, RENDERS, source_group
+from offline.corpus.report import REAL, RENDERS, source_group
 from offline.datasets import manifest_clip_id
 from offline.evaluation import PredictionSet, group_scores
 from offline.metrics import top_k

@@ -22,8 +22,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "offline.commands.evaluate",
     "offline.commands.export",
     "offline.commands.bench",
-    "offline.corpus",
-    "offline.corpus_report",
+    "offline.corpus.command",
+    "offline.corpus.report",
 )
 
 

@@ -11,6 +11,7 @@ written beside every checkpoint, so a run directory always says exactly what pro
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,36 @@ class AugmentConfig:
         max_mix_clips: most clips in one mixture; the number is uniform in 2..max (default 2).
         mix_weight_alpha: the mixing weights are drawn from a symmetric Dirichlet with this
             concentration (default 1.0, uniform on the simplex); they always sum to one.
+
+    Robustness to rooms and microphones (beyond the papers; every probability defaults to 0, so
+    the papers' recipe is unchanged unless an experiment turns them on):
+
+        negative_label: the label of sounds outside the classes (default ``"_other"``); its
+            training clips are the real backgrounds, and its examples may become noise.
+        pitch_shift_prob: probability of a pitch shift of the clip by resampling (default 0).
+        pitch_shift_semitones: the shift is uniform in +-this many semitones (default 1).
+        reverb_prob: probability of a synthetic room (decaying-noise impulse response) (default 0).
+        reverb_rt60_s_range: reverberation time of that room in seconds (default 0.1-1.0).
+        reverb_wet_range: reverberant-to-dry RMS ratio (default 0.1-0.7).
+        background_prob: probability of adding a background at random SNR (default 0).
+        background_snr_db_range: SNR of the background in dB: the example's RMS where it
+            sounds (loudest quarter of its frames) over the background's RMS (default 0-30).
+        background_noise_share: share of backgrounds that are white, pink or brown noise
+            (microphone and preamp hiss); the rest are training clips of ``negative_label``
+            (street, air conditioner, speech, room tone) (default 0.2).
+        negative_noise_prob: probability that an example of ``negative_label`` is replaced by
+            coloured noise, so steady noise is learned as "other sound" (default 0).
+        eq_prob: probability of a random microphone colour: a smooth gain curve over
+            50 Hz-16 kHz (default 0).
+        eq_gain_db: the curve stays within +-this many dB (default 6).
+        low_cut_prob: probability of a high-pass (a small or distant microphone) (default 0).
+        low_cut_hz_range: its cut-off in Hz, log-uniform (default 80-500).
+        band_limit_prob: probability of a low-pass band limit (default 0).
+        band_limit_hz_range: its cut-off in Hz, log-uniform; 3400 is the telephone band
+            (default 3400-16000).
+        level_prob: probability of setting the example's peak level (default 0).
+        level_dbfs_range: that peak level in dBFS (default -40 to 0). The network normalises
+            the peak above -60 dBFS, so this exercises quiet inputs, not loud ones.
     """
 
     time_shift_prob: float = 1.0
@@ -92,9 +123,29 @@ class AugmentConfig:
     diff_class_mix_prob: float = 0.25
     max_mix_clips: int = 2
     mix_weight_alpha: float = 1.0
+    negative_label: str = "_other"
+    pitch_shift_prob: float = 0.0
+    pitch_shift_semitones: float = 1.0
+    reverb_prob: float = 0.0
+    reverb_rt60_s_range: tuple[float, float] = (0.1, 1.0)
+    reverb_wet_range: tuple[float, float] = (0.1, 0.7)
+    background_prob: float = 0.0
+    background_snr_db_range: tuple[float, float] = (0.0, 30.0)
+    background_noise_share: float = 0.2
+    negative_noise_prob: float = 0.0
+    eq_prob: float = 0.0
+    eq_gain_db: float = 6.0
+    low_cut_prob: float = 0.0
+    low_cut_hz_range: tuple[float, float] = (80.0, 500.0)
+    band_limit_prob: float = 0.0
+    band_limit_hz_range: tuple[float, float] = (3400.0, 16000.0)
+    level_prob: float = 0.0
+    level_dbfs_range: tuple[float, float] = (-40.0, 0.0)
 
     def __post_init__(self) -> None:
-        for name in ("time_shift_prob", "same_class_mix_prob", "diff_class_mix_prob"):
+        for name in ("time_shift_prob", "same_class_mix_prob", "diff_class_mix_prob", "pitch_shift_prob",
+                     "reverb_prob", "background_prob", "background_noise_share", "negative_noise_prob",
+                     "eq_prob", "low_cut_prob", "band_limit_prob", "level_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"augment.{name} must lie in [0, 1], not {value}")
@@ -104,6 +155,22 @@ class AugmentConfig:
             raise ConfigError(f"augment.max_mix_clips must be at least 2, not {self.max_mix_clips}")
         if self.mix_weight_alpha <= 0:
             raise ConfigError(f"augment.mix_weight_alpha must be positive, not {self.mix_weight_alpha}")
+        for name in ("reverb_rt60_s_range", "reverb_wet_range", "background_snr_db_range", "low_cut_hz_range",
+                     "band_limit_hz_range", "level_dbfs_range"):
+            low, high = getattr(self, name)
+            if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                raise ConfigError(f"augment.{name} must be a finite [low, high] with low <= high, not {[low, high]}")
+        for name in ("reverb_rt60_s_range", "reverb_wet_range", "low_cut_hz_range", "band_limit_hz_range"):
+            if getattr(self, name)[0] <= 0:
+                raise ConfigError(f"augment.{name} must be positive, not {list(getattr(self, name))}")
+        if self.band_limit_hz_range[1] > 22050.0 or self.low_cut_hz_range[1] > 22050.0:
+            raise ConfigError("augment.low_cut_hz_range and augment.band_limit_hz_range must stay below 22050 Hz")
+        if self.level_dbfs_range[1] > 0.0:
+            raise ConfigError(f"augment.level_dbfs_range must stay <= 0 dBFS, not {list(self.level_dbfs_range)}")
+        for name in ("pitch_shift_semitones", "eq_gain_db"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 12.0:
+                raise ConfigError(f"augment.{name} must lie in [0, 12], not {value}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,6 +193,13 @@ class TrainConfig:
         num_workers: data-loader worker processes per training process (default 4).
         seed: seed of folds, augmentation, shuffling and initialisation (default 0).
         progress: show tqdm progress bars (default true).
+        max_clips_per_class: at most this many clips of each class per epoch, drawn afresh every
+            epoch, so a large class does not dominate an epoch and epochs stay short (default
+            ``None``: every clip every epoch). Class weights follow the drawn counts.
+        init_from: a model bundle (``.rtag``, a cnn-comb of the same architecture) to start
+            from instead of random weights (default ``None``): stage ``audio`` takes its raw-audio
+            extractor, ``spec`` its spectrogram extractor, ``comb`` its hidden dense layers and,
+            when the labels are the same, its output layer. Branch heads start fresh.
     """
 
     stages: tuple[str, ...] = STAGES
@@ -141,8 +215,12 @@ class TrainConfig:
     num_workers: int = 4
     seed: int = 0
     progress: bool = True
+    max_clips_per_class: int | None = None
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
+        if self.max_clips_per_class is not None and self.max_clips_per_class < 1:
+            raise ConfigError(f"train.max_clips_per_class must be at least 1, not {self.max_clips_per_class}")
         for stage in self.stages:
             if stage not in STAGES:
                 raise ConfigError(f"train.stages: unknown stage {stage!r} (known: {', '.join(STAGES)})")

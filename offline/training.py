@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm import tqdm
 
 from offline.augment import Augmenter
@@ -50,11 +50,13 @@ from offline.folds import assign_folds
 from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
+from rtag.bundle import read_bundle
 from rtag.config import ModelConfig, from_dict
 from rtag.networks import CnnAudio, CnnComb, CnnSpec, TaggerNetwork, build_network
 
 __all__ = [
     "CachedAudio",
+    "EpochSampler",
     "FoldResult",
     "autocast_for",
     "TrainingSet",
@@ -154,10 +156,62 @@ class ValidationSet(Dataset):
         return torch.from_numpy(audio), torch.from_numpy(target)
 
 
-def class_weights(class_ids: Sequence[int], num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights ``N / (C * n_c)`` (mean 1 over a balanced set); a class absent
-    from ``class_ids`` gets weight 1."""
-    counts = np.bincount(np.asarray(class_ids, dtype=np.int64), minlength=num_classes).astype(np.float64)
+class EpochSampler(Sampler[int]):
+    """Positions into a :class:`TrainingSet` for one epoch, shuffled and shared out between the
+    processes of a distributed job (each takes every ``world_size``-th, the count made even).
+
+    Args:
+        class_ids: class of every position of the training set.
+        max_clips_per_class: at most this many positions of each class per epoch, drawn afresh
+            each epoch (``None``: every position).
+        seed: base seed; epoch ``e`` uses the generator seeded ``(seed, e)``.
+        rank, world_size: this process's place in the job.
+    """
+
+    def __init__(self, class_ids: Sequence[int], max_clips_per_class: int | None, seed: int,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.class_ids = np.asarray(class_ids, dtype=np.int64)
+        self.max_clips_per_class = max_clips_per_class
+        self.seed, self.rank, self.world_size = seed, rank, world_size
+        self.epoch = 0
+        total = int(epoch_class_counts(self.class_ids, max_clips_per_class).sum())
+        self.per_process = total // world_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose draw the next iteration yields."""
+        self.epoch = epoch
+
+    def positions(self) -> np.ndarray:
+        """All positions drawn for the current epoch, shuffled (before sharing out)."""
+        rng = np.random.default_rng((self.seed, self.epoch))
+        chosen = []
+        for class_id in np.unique(self.class_ids):
+            members = np.flatnonzero(self.class_ids == class_id)
+            cap = self.max_clips_per_class
+            chosen.append(members if cap is None or members.size <= cap else rng.choice(members, cap, replace=False))
+        drawn = np.concatenate(chosen)
+        rng.shuffle(drawn)
+        return drawn[: self.per_process * self.world_size]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.positions()[self.rank :: self.world_size].tolist())
+
+    def __len__(self) -> int:
+        return self.per_process
+
+
+def epoch_class_counts(class_ids: Sequence[int], max_clips_per_class: int | None,
+                       num_classes: int | None = None) -> np.ndarray:
+    """Clips of each class seen per epoch: the class's count, capped at ``max_clips_per_class``."""
+    counts = np.bincount(np.asarray(class_ids, dtype=np.int64), minlength=num_classes or 0)
+    return counts if max_clips_per_class is None else np.minimum(counts, max_clips_per_class)
+
+
+def class_weights(class_ids: Sequence[int], num_classes: int, max_clips_per_class: int | None = None) -> torch.Tensor:
+    """Inverse-frequency weights ``N / (C * n_c)`` (mean 1 over a balanced set) of the clips an
+    epoch sees (``n_c`` capped at ``max_clips_per_class``); a class absent from ``class_ids``
+    gets weight 1."""
+    counts = epoch_class_counts(class_ids, max_clips_per_class, num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / (num_classes * np.maximum(counts, 1)), 1.0)
     return torch.tensor(weights, dtype=torch.float32)
 
@@ -207,18 +261,57 @@ def load_stage_network(layout: RunLayout, stage: str, fold: int) -> tuple[Tagger
     return network.eval(), checkpoint
 
 
-def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold: int, num_classes: int) -> TaggerNetwork:
-    model_cfg = _stage_config(cfg, stage, num_classes)
+def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold: int,
+                     labels: Sequence[str]) -> TaggerNetwork:
+    model_cfg = _stage_config(cfg, stage, len(labels))
     torch.manual_seed(cfg.train.seed * 1000 + fold * 10 + ("audio", "spec", "comb").index(stage))
+    start, start_labels = _warm_start_network(cfg.train.init_from, model_cfg) if cfg.train.init_from else (None, ())
     if stage != "comb":
-        return build_network(model_cfg)
+        network = build_network(model_cfg)
+        if start is not None and isinstance(network, (CnnAudio, CnnSpec)):
+            source = start.audio_extractor if isinstance(network, CnnAudio) else start.spec_extractor
+            network.extractor.load_state_dict(source.state_dict())
+        return network
     audio, _ = load_stage_network(layout, "audio", fold)
     spec, _ = load_stage_network(layout, "spec", fold)
     if not isinstance(audio, CnnAudio) or not isinstance(spec, CnnSpec):
         raise ValueError(f"{layout.root}: fold {fold} audio/spec checkpoints hold the wrong network kinds")
     comb = CnnComb.from_branches(audio, spec, model_cfg)
+    if start is not None:
+        _warm_start_head(comb, start, same_labels=tuple(labels) == start_labels)
     comb.freeze_features()
     return comb
+
+
+def _warm_start_network(path: str, model_cfg: ModelConfig) -> tuple[CnnComb, tuple[str, ...]]:
+    """The cnn-comb of bundle ``path`` and its labels, checked against ``model_cfg``'s extractor settings.
+
+    Raises:
+        ValueError: if the bundle is not a cnn-comb or was built with other extractor settings
+            (names the file and the setting).
+    """
+    bundle = read_bundle(path)
+    network = bundle.build_network()
+    if not isinstance(network, CnnComb):
+        raise ValueError(f"train.init_from: {path} holds a cnn-{bundle.config.kind}, not a cnn-comb")
+    for key in ("audio", "spec", "mel", "spec_frames", "window_samples", "sample_rate_hz", "peak_norm_floor"):
+        if getattr(bundle.config, key) != getattr(model_cfg, key):
+            raise ValueError(f"train.init_from: {path} was built with {key}={getattr(bundle.config, key)!r}, "
+                             f"this experiment has {getattr(model_cfg, key)!r}")
+    log.info("warm start from %s", path)
+    return network, bundle.labels
+
+
+def _warm_start_head(comb: CnnComb, start: CnnComb, same_labels: bool) -> None:
+    """Copy ``start``'s head into ``comb``: the hidden layers when their shapes match, the output
+    layer too when ``same_labels``."""
+    output_layer = str(len(comb.head) - 1)
+    wanted = comb.head.state_dict()
+    copied = {name: tensor for name, tensor in start.head.state_dict().items()
+              if name in wanted and wanted[name].shape == tensor.shape
+              and (same_labels or name.split(".", 1)[0] != output_layer)}
+    wanted.update(copied)
+    comb.head.load_state_dict(wanted)
 
 
 def _write_metrics(fold_dir: Path, history: Sequence[dict[str, float]]) -> None:
@@ -302,7 +395,7 @@ def train_stage(
     if val_idx.size == 0 or train_idx.size == 0:
         raise ValueError(f"fold {fold} leaves no training or no validation clips")
 
-    network = _initial_network(cfg, layout, stage, fold, len(labels)).to(ctx.device)
+    network = _initial_network(cfg, layout, stage, fold, labels).to(ctx.device)
     trainable = [p for p in network.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16")
@@ -329,20 +422,24 @@ def train_stage(
         fold_dir.mkdir(parents=True, exist_ok=True)
         save_resolved(stage_cfg, fold_dir / "config.yaml")
     floor = cfg.model.peak_norm_floor if cfg.model.peak_norm_floor is not None else 1e-3
+    negative = label_index.get(cfg.augment.negative_label)
     augmenter = Augmenter(
-        CachedAudio([c.cache_path for c in clips]), class_ids, len(labels), cfg.model.window_samples, cfg.augment, peak_floor=floor
+        CachedAudio([c.cache_path for c in clips]), class_ids, len(labels), cfg.model.window_samples, cfg.augment,
+        peak_floor=floor, sample_rate_hz=cfg.model.sample_rate_hz,
+        background_indices=train_idx[class_ids[train_idx] == negative] if negative is not None else (),
+        negative_class=negative,
     )
     train_set = TrainingSet(augmenter, train_idx, cfg.train.seed)
     val_set = ValidationSet(augmenter, val_idx[ctx.rank :: ctx.world_size], cfg.train.seed)
-    sampler = DistributedSampler(
-        train_set, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.train.seed, drop_last=True
-    )
+    sampler = EpochSampler(class_ids[train_idx], cfg.train.max_clips_per_class, cfg.train.seed, ctx.rank, ctx.world_size)
     loader_args: dict[str, Any] = {"num_workers": cfg.train.num_workers, "pin_memory": ctx.device.type == "cuda"}
     drop_last = len(sampler) > cfg.train.batch_size
     train_loader = DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=drop_last, **loader_args)
     val_loader = DataLoader(val_set, batch_size=cfg.train.batch_size, shuffle=False, **loader_args)
     weights = (
-        class_weights(class_ids[train_idx], len(labels)) if cfg.train.class_weighted else torch.ones(len(labels))
+        class_weights(class_ids[train_idx], len(labels), cfg.train.max_clips_per_class)
+        if cfg.train.class_weighted
+        else torch.ones(len(labels))
     ).to(ctx.device)
     model: nn.Module = network
     if ctx.is_distributed:

@@ -128,3 +128,92 @@ def test_config_rejects_probabilities_outside_the_unit_interval() -> None:
         AugmentConfig(time_shift_prob=1.5)
     with pytest.raises(ConfigError, match="must not exceed 1"):
         AugmentConfig(same_class_mix_prob=0.6, diff_class_mix_prob=0.6)
+
+
+def _robust(**probabilities: float) -> AugmentConfig:
+    return AugmentConfig(time_shift_prob=0.0, same_class_mix_prob=0.0, diff_class_mix_prob=0.0, **probabilities)
+
+
+def _tone(hz: float, samples: int = 44100) -> np.ndarray:
+    return (0.5 * np.sin(2 * np.pi * hz * np.arange(samples) / 44100)).astype(np.float32)
+
+
+def _band_energy(audio: np.ndarray, low_hz: float, high_hz: float) -> float:
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    frequency = np.fft.rfftfreq(audio.size, 1 / 44100)
+    return float(spectrum[(frequency >= low_hz) & (frequency < high_hz)].sum())
+
+
+def test_robustness_steps_are_off_by_default_so_the_papers_recipe_is_unchanged() -> None:
+    clip = _tone(440.0)
+    augmenter = Augmenter(lambda i: clip, [0], 1, 44100, _robust(), sample_rate_hz=44100)
+    audio, _ = augmenter.example(0, np.random.default_rng(0))
+    np.testing.assert_array_equal(audio, clip)
+
+
+def test_background_is_a_negative_clip_at_the_drawn_snr() -> None:
+    tone, street = _tone(440.0), np.random.default_rng(1).standard_normal(44100).astype(np.float32)
+    clips = [tone, street]
+    config = _robust(background_prob=1.0, background_snr_db_range=(10.0, 10.0), background_noise_share=0.0)
+    augmenter = Augmenter(lambda i: clips[i], [0, 1], 2, 44100, config, background_indices=[1], negative_class=1)
+    audio, target = augmenter.example(0, np.random.default_rng(0))
+    added = audio - tone
+    snr_db = 20 * np.log10(np.sqrt(np.mean(tone**2)) / np.sqrt(np.mean(added**2)))
+    assert snr_db == pytest.approx(10.0, abs=0.1)
+    circular = np.fft.irfft(np.fft.rfft(added) * np.conj(np.fft.rfft(street)), n=street.size)
+    assert circular.max() / (np.linalg.norm(added) * np.linalg.norm(street)) > 0.999  # a shifted loop of it
+    np.testing.assert_array_equal(target, [1.0, 0.0])  # the label stays the foreground's
+
+
+def test_band_limit_removes_the_top_and_low_cut_the_bottom() -> None:
+    clip = _tone(200.0) + _tone(9000.0)
+    limited = Augmenter(lambda i: clip, [0], 1, 44100, _robust(band_limit_prob=1.0, band_limit_hz_range=(3400.0, 3400.0)))
+    audio, _ = limited.example(0, np.random.default_rng(0))
+    assert _band_energy(audio, 8000, 10000) < 1e-4 * _band_energy(clip, 8000, 10000)
+    assert _band_energy(audio, 150, 250) == pytest.approx(_band_energy(clip, 150, 250), rel=0.01)
+    cut = Augmenter(lambda i: clip, [0], 1, 44100, _robust(low_cut_prob=1.0, low_cut_hz_range=(800.0, 800.0)))
+    audio, _ = cut.example(0, np.random.default_rng(0))
+    assert _band_energy(audio, 150, 250) < 0.01 * _band_energy(clip, 150, 250)
+
+
+def test_eq_stays_within_its_gain_and_reverb_adds_a_tail() -> None:
+    clip = _tone(1000.0)
+    eq = Augmenter(lambda i: clip, [0], 1, 44100, _robust(eq_prob=1.0, eq_gain_db=6.0))
+    for seed in range(5):
+        audio, _ = eq.example(0, np.random.default_rng(seed))
+        ratio_db = 10 * np.log10(_band_energy(audio, 990, 1010) / _band_energy(clip, 990, 1010))
+        assert -6.01 <= ratio_db <= 6.01
+    burst = np.zeros(44100, np.float32)
+    burst[:2000] = _tone(1000.0)[:2000]
+    room = Augmenter(lambda i: burst, [0], 1, 44100, _robust(reverb_prob=1.0, reverb_rt60_s_range=(0.8, 0.8)))
+    audio, _ = room.example(0, np.random.default_rng(0))
+    assert np.sqrt(np.mean(audio[8000:20000] ** 2)) > 1e-3  # the room rings after the burst
+
+
+def test_pitch_shift_changes_pitch_and_length_by_the_same_ratio() -> None:
+    clip = _tone(440.0, 88200)
+    augmenter = Augmenter(lambda i: clip, [0], 1, 88200, _robust(pitch_shift_prob=1.0, pitch_shift_semitones=1.0))
+    rng = np.random.default_rng(3)
+    window = augmenter.window(0, rng)
+    spectrum = np.abs(np.fft.rfft(window[:40000]))
+    peak_hz = np.fft.rfftfreq(40000, 1 / 44100)[np.argmax(spectrum)]
+    assert 440 * 2 ** (-1 / 12) - 2 <= peak_hz <= 440 * 2 ** (1 / 12) + 2 and abs(peak_hz - 440) > 0.5
+
+
+def test_negative_examples_may_become_noise_and_levels_are_set() -> None:
+    silence_like = np.full(44100, 1e-3, np.float32)
+    config = _robust(negative_noise_prob=1.0, level_prob=1.0, level_dbfs_range=(-20.0, -20.0))
+    augmenter = Augmenter(lambda i: silence_like, [0, 1], 2, 44100, config, negative_class=1)
+    noise, target = augmenter.example(1, np.random.default_rng(0))
+    assert np.std(noise) > 0.01 and target[1] == 1.0
+    assert 20 * np.log10(np.max(np.abs(noise))) == pytest.approx(-20.0, abs=0.01)
+    kept, _ = augmenter.example(0, np.random.default_rng(0))  # not negative: stays a constant, at -20 dBFS
+    assert np.ptp(kept) < 1e-6
+
+
+@pytest.mark.parametrize("field,value", [("background_prob", 1.5), ("background_snr_db_range", (30.0, 0.0)),
+                                          ("band_limit_hz_range", (3400.0, 30000.0)), ("level_dbfs_range", (-10.0, 3.0)),
+                                          ("pitch_shift_semitones", 24.0), ("reverb_rt60_s_range", (0.0, 1.0))])
+def test_bad_robustness_settings_are_refused_by_name(field: str, value: object) -> None:
+    with pytest.raises(Exception, match=f"augment.{field}"):
+        AugmentConfig(**{field: value})

@@ -14,15 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from offline import corpus
-from offline.corpus_build import RENDER_QUALITY, plan_renders, render_choices
-from offline.corpus_config import DEFAULT_FONTS, CorpusConfig
-from offline.corpus_fonts import missing_requirements, read_inventory
-from offline.corpus_manifest import MANIFEST_COLUMNS, read_manifest
-from offline.corpus_patterns import NoteEvent, Performance
-from offline.corpus_real import find_real_data, read_real_manifest
-from offline.corpus_recipes import RECIPES
-from offline.corpus_render import render
+from offline.corpus import command as corpus
+from offline.corpus.build import RENDER_QUALITY, plan_renders, render_choices
+from offline.corpus.config import DEFAULT_FONTS, CorpusConfig
+from offline.corpus.fonts import missing_requirements, read_inventory
+from offline.corpus.manifest import MANIFEST_COLUMNS, read_manifest
+from offline.corpus.patterns import NoteEvent, Performance
+from offline.corpus.real import find_real_data, read_real_manifest
+from offline.corpus.recipes import RECIPES
+from offline.corpus.render import render
 
 SMALL = CorpusConfig(
     classes=("Trumpet", "Acoustic_guitar", "Snare_drum", "Hi-hat"),
@@ -154,13 +154,13 @@ def test_real_clips_come_with_their_labels(small_build, real_dir) -> None:
     if real_dir is None:
         pytest.skip("real recordings not found: set RTAG_REAL_DATA or place them at ../shared/data/real")
     out_dir, rows = small_build
-    expected = {clip.path.name: clip.label for clip in read_real_manifest(real_dir)
+    expected = {clip.path.relative_to(real_dir).as_posix(): clip.label for clip in read_real_manifest(real_dir)
                 if clip.label in {*SMALL.classes, SMALL.other_label}}
-    real_rows = {Path(row["path"]).name: row for row in rows if row["quality"] != RENDER_QUALITY}
+    real_rows = {row["path"].removeprefix("real/"): row for row in rows if row["path"].startswith("real/")}
     assert set(real_rows) == set(expected)
     for name, row in real_rows.items():
         assert row["label"] == expected[name]
-        assert (out_dir / row["path"]).read_bytes() == (real_dir / "clips" / name).read_bytes()
+        assert (out_dir / row["path"]).read_bytes() == (real_dir / name).read_bytes()
     assert {row["split"] for row in real_rows.values()} == {"train", "heldout"}
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from offline.corpus import DEFAULT_CONFIG
-from offline.corpus_config import CorpusConfig, EffectsConfig
+from offline.corpus.command import DEFAULT_CONFIG
+from offline.corpus.config import CorpusConfig, EffectsConfig
 from rtag.config import ConfigError, load_yaml
 
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from offline.corpus_config import CorpusConfig
-from offline.corpus_demo import DEMO_FONT, DEMO_SEGMENTS, render_demo
-from offline.corpus_fonts import missing_requirements
+from offline.corpus.config import CorpusConfig
+from offline.corpus.demo import DEMO_FONT, DEMO_SEGMENTS, render_demo
+from offline.corpus.fonts import missing_requirements
 from rtag.labels import FSDKAGGLE2018_LABELS
 
 DEMO_WAV = Path(__file__).resolve().parents[2] / "examples" / "audio" / "demo.wav"

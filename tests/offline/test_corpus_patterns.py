@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from offline.corpus_patterns import perform
-from offline.corpus_recipes import DRUM, DRUM_CHANNEL, RECIPES
+from offline.corpus.patterns import perform
+from offline.corpus.recipes import DRUM, DRUM_CHANNEL, RECIPES
 
 CASES = [(label, pattern) for label, recipe in RECIPES.items() for pattern in recipe.patterns]
 

@@ -9,7 +9,7 @@ import pytest
 
 from offline.cli import main
 from offline.config import DataConfig, ExperimentConfig
-from offline.corpus_report import REAL, RENDERS, heldout_report
+from offline.corpus.report import REAL, RENDERS, heldout_report
 from tests.fixtures.csv_files import write_csv
 
 

@@ -69,10 +69,12 @@ def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_run
     shutil.copytree(straight / "run" / "audio", resumed / "run" / "audio")
 
     train_experiment(_config(tiny_fsd, straight, prepared_cache, 4, stages))
-    first = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 2, stages))  # "killed" after epoch 2
-    assert [r.epochs for r in first] == [2, 2]
-    second = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, stages))
-    assert [r.epochs for r in second] == [4, 4]
+    # each stage "killed" after epoch 2 and run again; comb starts once its branches are final
+    for stage in ("spec", "comb"):
+        first = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 2, f"train.stages=[{stage}]"))
+        assert [r.epochs for r in first] == [2]
+        second = train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, f"train.stages=[{stage}]"))
+        assert [r.epochs for r in second] == [4]
 
     for stage in ("spec", "comb"):
         a = load_checkpoint(straight / "run" / stage / "fold0" / "last.pt")

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from offline.corpus_config import CorpusConfig, FontConfig
-from offline.corpus_effects import (
+from offline.corpus.config import CorpusConfig, FontConfig
+from offline.effects import (
     NOISE_COLOURS,
     add_background,
     add_reverb,
@@ -27,17 +27,22 @@ from offline.corpus_effects import (
     room_impulse_response,
     set_peak_dbfs,
 )
-from offline.corpus_fonts import FontInventory
-from offline.corpus_patterns import Performance, perform
-from offline.corpus_real import RealClip
-from offline.corpus_recipes import ACOUSTIC_DRUM_KITS, DRUM, RECIPES, ClassRecipe
-from offline.corpus_render import RenderError, render
+from offline.corpus.fonts import FontInventory
+from offline.corpus.keystrokes import load_keystrokes, typing_sequence
+from offline.corpus.patterns import Performance, perform
+from offline.corpus.real import RealClip
+from offline.corpus.recipes import ACOUSTIC_DRUM_KITS, DRUM, RECIPES, ClassRecipe
+from offline.corpus.render import RenderError, render
+from rtag.audio_io import AudioFileError, load_audio
 
 SPLITS = ("train", "heldout")
 RENDER_DIR = "render"
 REAL_DIR = "real"
+TYPING_DIR = "typing"
 RENDER_QUALITY = "rendered"
 """Manifest ``quality`` of rendered clips (real clips keep strong/weak/synthetic)."""
+TYPING_QUALITY = "joined"
+"""Manifest ``quality`` of typing sequences joined from real key recordings."""
 
 
 @dataclass(frozen=True)
@@ -168,10 +173,10 @@ def _plan_clip(config: CorpusConfig, recipe: ClassRecipe, split: str, index: int
 
 @functools.lru_cache(maxsize=32)
 def _background_audio(path: str, sample_rate_hz: int) -> np.ndarray:
-    audio, rate = sf.read(path, dtype="float32", always_2d=True)
-    if rate != sample_rate_hz:
-        raise RenderError(f"{path}: background is {rate} Hz, corpus is {sample_rate_hz} Hz")
-    return audio.mean(axis=1)
+    try:
+        return load_audio(path, sample_rate_hz)
+    except AudioFileError as error:
+        raise RenderError(str(error)) from None
 
 
 def render_clip(plan: ClipPlan, sample_rate_hz: int, fade_s: float) -> np.ndarray:
@@ -220,22 +225,38 @@ def render_all(plans: list[ClipPlan], out_dir: Path, sample_rate_hz: int, fade_s
     return rows, [error for error in errors if error is not None]
 
 
-def add_real_clips(clips: list[RealClip], splits: dict[Path, str], out_dir: Path, copy: bool) -> list[Row]:
-    """Manifest rows for real clips, copying each into ``out_dir/real/`` when ``copy`` is True
-    (else the row holds the absolute path). Raises ValueError if two clips share a file name."""
+def add_real_clips(clips: list[RealClip], splits: dict[Path, str], real_dir: Path, out_dir: Path,
+                   copy: bool) -> list[Row]:
+    """Manifest rows for real clips, copying each into ``out_dir/real/`` under its path relative to
+    ``real_dir`` when ``copy`` is True (else the row holds the absolute path)."""
     rows = []
-    seen: set[str] = set()
     for clip in clips:
         if copy:
-            if clip.path.name in seen:
-                raise ValueError(f"{clip.path}: two real clips named {clip.path.name}")
-            seen.add(clip.path.name)
-            target = out_dir / REAL_DIR / clip.path.name
+            relative = clip.path.relative_to(real_dir)
+            target = out_dir / REAL_DIR / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(clip.path, target)
-            path = f"{REAL_DIR}/{clip.path.name}"
+            path = f"{REAL_DIR}/{relative.as_posix()}"
         else:
             path = str(clip.path.resolve())
         rows.append(Row(path, clip.label, splits[clip.path], clip.source, clip.license, clip.quality,
                         round(sf.info(str(clip.path)).duration, 3)))
+    return rows
+
+
+def write_typing(clips: list[RealClip], split: str, config: CorpusConfig, out_dir: Path) -> list[Row]:
+    """Join the single key recordings ``clips`` (one recording group, assigned ``split``) into
+    ``config.typing.sequences`` typing sequences under ``out_dir/typing/``; their manifest rows."""
+    typing = config.typing
+    keys = load_keystrokes([clip.path for clip in clips], config.sample_rate_hz)
+    first = clips[0]
+    rows = []
+    for index in range(typing.sequences):
+        audio = typing_sequence(keys, typing, config.sample_rate_hz, clip_rng(config.seed, "typing", index))
+        relative = f"{TYPING_DIR}/{typing.source.replace('/', '_')}_{index:04d}.wav"
+        path = out_dir / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), audio, config.sample_rate_hz, subtype="PCM_16", format="WAV")
+        rows.append(Row(relative, first.label, split, first.source, first.license, TYPING_QUALITY,
+                        round(audio.size / config.sample_rate_hz, 3)))
     return rows

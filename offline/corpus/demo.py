@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from offline.corpus_build import clip_rng
-from offline.corpus_config import CorpusConfig
-from offline.corpus_effects import add_reverb, coloured_noise, room_impulse_response, set_peak_dbfs
-from offline.corpus_patterns import perform
-from offline.corpus_recipes import DRUM, RECIPES
-from offline.corpus_render import render
+from offline.corpus.build import clip_rng
+from offline.corpus.config import CorpusConfig
+from offline.effects import add_reverb, coloured_noise, room_impulse_response, set_peak_dbfs
+from offline.corpus.patterns import perform
+from offline.corpus.recipes import DRUM, RECIPES
+from offline.corpus.render import render
 
 DEMO_SEGMENTS: tuple[tuple[str, str, float], ...] = (
     ("Trumpet", "phrase", 3.0),

@@ -1,9 +1,11 @@
-"""Room, background and level for rendered clips. Every function is deterministic given its
-random generator, so a seeded build gives identical samples."""
+"""Audio effects shared by the corpus renders and the training augmentation: rooms, backgrounds,
+levels, colour and pitch. Every function is deterministic given its random generator, so a seeded
+build or training run gives identical samples."""
 
 from __future__ import annotations
 
 import numpy as np
+import soxr
 from scipy.signal import fftconvolve
 
 NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
@@ -89,3 +91,57 @@ def set_peak_dbfs(audio: np.ndarray, peak_dbfs: float) -> np.ndarray:
 
 def _rms(audio: np.ndarray) -> float:
     return float(np.sqrt(np.mean(np.square(audio, dtype=np.float64)))) if audio.size else 0.0
+
+
+def _rfft_frequencies(length: int, sample_rate_hz: int) -> np.ndarray:
+    frequency = np.fft.rfftfreq(length, 1.0 / sample_rate_hz)
+    frequency[0] = frequency[1] if frequency.size > 1 else 1.0
+    return frequency
+
+
+def filter_magnitude(audio: np.ndarray, magnitude: np.ndarray) -> np.ndarray:
+    """``audio`` filtered in the frequency domain (zero phase) by ``magnitude``, one gain per
+    ``rfft`` bin of ``audio``."""
+    return np.fft.irfft(np.fft.rfft(audio) * magnitude, n=audio.size).astype(np.float32)
+
+
+def random_eq_magnitude(length: int, sample_rate_hz: int, max_gain_db: float, rng: np.random.Generator,
+                        bands: int = 6) -> np.ndarray:
+    """A microphone-like colour: a smooth gain curve through ``bands`` points spread over
+    50 Hz-16 kHz on a log scale, each within +-``max_gain_db``; one gain per ``rfft`` bin."""
+    log_frequency = np.log(_rfft_frequencies(length, sample_rate_hz))
+    points = np.linspace(np.log(50.0), np.log(16000.0), bands)
+    gains_db = rng.uniform(-max_gain_db, max_gain_db, size=bands)
+    return (10.0 ** (np.interp(log_frequency, points, gains_db) / 20.0)).astype(np.float32)
+
+
+def high_pass_magnitude(length: int, sample_rate_hz: int, cutoff_hz: float, order: int = 4) -> np.ndarray:
+    """Butterworth-shaped high-pass gain (``order`` x 6 dB/octave below ``cutoff_hz``) per ``rfft`` bin."""
+    ratio = _rfft_frequencies(length, sample_rate_hz) / cutoff_hz
+    return (ratio**order / np.sqrt(1.0 + ratio ** (2 * order))).astype(np.float32)
+
+
+def low_pass_magnitude(length: int, sample_rate_hz: int, cutoff_hz: float, order: int = 8) -> np.ndarray:
+    """Butterworth-shaped low-pass gain (``order`` x 6 dB/octave above ``cutoff_hz``) per ``rfft``
+    bin: a band limit such as a telephone line's 3.4 kHz or a low-rate codec's."""
+    ratio = _rfft_frequencies(length, sample_rate_hz) / cutoff_hz
+    return (1.0 / np.sqrt(1.0 + ratio ** (2 * order))).astype(np.float32)
+
+
+def pitch_shift(audio: np.ndarray, semitones: float, sample_rate_hz: int) -> np.ndarray:
+    """``audio`` played ``semitones`` higher (lower when negative) by resampling, which also
+    shortens (lengthens) it by the same ratio, as a tape or sampler would."""
+    ratio = 2.0 ** (semitones / 12.0)
+    return soxr.resample(np.asarray(audio, dtype=np.float32), sample_rate_hz * ratio, sample_rate_hz,
+                         quality="MQ").astype(np.float32)
+
+
+def active_rms(audio: np.ndarray, frame_samples: int = 2048, share: float = 0.25) -> float:
+    """RMS of the loudest ``share`` of the frames of ``audio``: the level of the sound where it
+    sounds, so a short event padded with silence is not counted as quiet."""
+    frames = audio.size // frame_samples
+    if frames < 2:
+        return _rms(audio)
+    energy = np.mean(np.square(audio[: frames * frame_samples].reshape(frames, frame_samples), dtype=np.float64), axis=1)
+    loudest = np.sort(energy)[-max(1, round(share * frames)):]
+    return float(np.sqrt(np.mean(loudest)))

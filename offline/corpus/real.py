@@ -1,7 +1,9 @@
-"""Real recorded clips (the ``manifest.csv`` of the real-data folder) and their source-disjoint split.
+"""Real recorded clips (the ``manifest.csv`` of the real-data folder) and their group-disjoint split.
 
-A *recording source* is the finest unit that may share a microphone, room, performer or
-instrument with another clip:
+A *recording group* is the finest unit that may share a microphone, room, performer or
+instrument with another clip. Where the manifest's ``group`` column is filled (the ``clips2/``
+part: one UrbanSound8K Freesound recording, one drum kit, one Philharmonia instrument, ...) it is
+the group; where it is empty (the ``clips/`` part) the group is derived from the source:
 
     esc50           the Freesound uploader, read from ``ESC50_ATTRIBUTION.txt`` ("... by ramagochi [CC-BY]"),
                     because one uploader's recordings share equipment and often a session (two
@@ -12,7 +14,7 @@ instrument with another clip:
     drum-samples    the kit folder (``drum-samples/Kit3/kick.mp3`` -> Kit3)
     anything else   the whole source (one instrument, one session: jrhodes, body_percussion)
 
-Whole sources go to one side, so no source is in both ``train`` and ``heldout``.
+Whole groups go to one side, so no group is in both ``train`` and ``heldout``.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class RealClip:
     path: absolute path of the audio file.
     label: class name or the negative label.
     quality: ``strong``, ``weak`` or ``synthetic`` as in the real-data manifest.
-    source: recording-source id (see module docstring), e.g. ``esc50/182395``.
+    source: recording-group id (see module docstring), e.g. ``esc50/182395`` or ``us8k/125791``.
     license: licence text from the manifest.
     """
 
@@ -104,8 +106,13 @@ def recording_source(source: str, relative_path: str, original: str, uploader: s
     return source
 
 
-def read_real_manifest(folder: Path) -> list[RealClip]:
-    """Read ``folder/manifest.csv``; raise ``RealDataError`` for a missing column or file."""
+def read_real_manifest(folder: Path, repeats: list[str] | None = None) -> list[RealClip]:
+    """Read ``folder/manifest.csv``; raise ``RealDataError`` for a missing column or file, or a
+    file listed twice with different labels.
+
+    repeats: where given, receives one message per row that repeats an earlier row's file and
+        label; such a row is read once.
+    """
     manifest = folder / "manifest.csv"
     uploaders = read_esc50_uploaders(folder)
     with open(manifest, newline="") as handle:
@@ -113,24 +120,42 @@ def read_real_manifest(folder: Path) -> list[RealClip]:
         missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
         if missing:
             raise RealDataError(f"{manifest}: missing column(s) {missing}")
-        clips = []
+        clips: dict[Path, RealClip] = {}
         for row_number, row in enumerate(reader, start=2):
             path = folder / row["path"]
             if not path.is_file():
                 raise RealDataError(f"{manifest}:{row_number}: file not found: {path}")
-            source = recording_source(row["source"], row["path"], row.get("original") or "",
-                                      uploaders.get(row["path"]))
-            clips.append(RealClip(path, row["label"], row["quality"], source, row["license"]))
-    return clips
+            if path in clips:
+                if clips[path].label != row["label"]:
+                    raise RealDataError(f"{manifest}:{row_number}: {row['path']} listed again with label "
+                                        f"{row['label']!r}, first as {clips[path].label!r}")
+                if repeats is not None:
+                    repeats.append(f"{manifest}:{row_number}: {row['path']} repeats an earlier row; read once")
+                continue
+            source = (row.get("group") or "").strip() or recording_source(
+                row["source"], row["path"], row.get("original") or "", uploaders.get(row["path"]))
+            clips[path] = RealClip(path, row["label"], row["quality"], source, row["license"])
+    return list(clips.values())
+
+
+def drop_scarce_labels(clips: list[RealClip], min_clips: int,
+                       keep: set[str]) -> tuple[list[RealClip], dict[str, int]]:
+    """Leave out the clips of labels with fewer than ``min_clips`` clips, except labels in
+    ``keep`` (those with other data, such as a render recipe). Returns the remaining clips and
+    label -> clip count of the labels left out."""
+    counts = Counter(clip.label for clip in clips)
+    scarce = {label: count for label, count in sorted(counts.items()) if count < min_clips and label not in keep}
+    return [clip for clip in clips if clip.label not in scarce], scarce
 
 
 def split_real_clips(clips: list[RealClip], heldout_fraction: float, seed: int,
                      all_heldout_labels: frozenset[str] = frozenset()) -> dict[Path, str]:
-    """Assign each clip ``"train"`` or ``"heldout"`` by whole recording source.
+    """Assign each clip ``"train"`` or ``"heldout"`` by whole recording group.
 
     heldout_fraction: target share of each label's clips in ``heldout``. Sources are visited in a
         seeded order; a source moves to ``heldout`` when that brings every label it holds closer
-        to the target and leaves each of those labels at least one training source.
+        to the target and leaves each of those labels at least one training group, so a label
+        with a single group keeps all its clips in ``train``.
     seed: order of the visit.
     all_heldout_labels: labels whose clips all go to ``heldout`` (with their whole sources).
     Returns path -> split. No source appears on both sides.

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offline.corpus_effects import (
+from offline.effects import (
     add_background,
     add_reverb,
     coloured_noise,

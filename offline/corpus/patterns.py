@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from offline.corpus_recipes import DRUM, DRUM_CHANNEL, ClassRecipe
+from offline.corpus.recipes import DRUM, DRUM_CHANNEL, ClassRecipe
 
 _MAJOR = (0, 2, 4, 5, 7, 9, 11)
 _MINOR = (0, 2, 3, 5, 7, 8, 10)

@@ -1,11 +1,13 @@
-"""``build-corpus``: render labelled clips from sampled General MIDI instruments and add the real
-recordings, split by source into ``train`` and ``heldout``.
+"""``build-corpus``: collect the real recordings, split by recording group into ``train`` and
+``heldout``, join single keystrokes into typing, and render clips from sampled General MIDI
+instruments as a supplement.
 
     python -m offline build-corpus --out /work/corpus
     python -m offline.corpus --out /tmp/small --set train_clips_per_class=4 --set "classes=[Trumpet]"
     python -m offline.corpus --demo examples/audio/demo.wav
 
-The output folder gets ``render/`` (WAV, 44.1 kHz, mono, 16-bit), ``real/`` (copied FLAC clips),
+The output folder gets ``render/`` (WAV, 44.1 kHz, mono, 16-bit), ``typing/`` (WAV, typing
+sequences), ``real/`` (the real clips copied as they are, under their real-data paths),
 ``manifest.csv`` (``path,label,split,source,license,quality,fold``, paths relative to the folder)
 and ``corpus.json`` (counts, durations, seed, config, font versions, build time).
 See docs/corpus.md.
@@ -23,17 +25,31 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
-from offline.corpus_build import REAL_DIR, RENDER_DIR, add_real_clips, plan_renders, render_all
-from offline.corpus_config import CorpusConfig
-from offline.corpus_fonts import FontError, font_provenance, read_inventory
-from offline.corpus_manifest import assign_folds, summarise, write_manifest, write_summary
-from offline.corpus_real import RealDataError, find_real_data, read_real_manifest, split_real_clips
-from offline.corpus_recipes import RECIPES
+from offline.corpus.build import (
+    REAL_DIR,
+    RENDER_DIR,
+    TYPING_DIR,
+    add_real_clips,
+    plan_renders,
+    render_all,
+    write_typing,
+)
+from offline.corpus.config import CorpusConfig
+from offline.corpus.fonts import FontError, font_provenance, read_inventory
+from offline.corpus.manifest import assign_folds, summarise, write_manifest, write_summary
+from offline.corpus.real import (
+    RealDataError,
+    drop_scarce_labels,
+    find_real_data,
+    read_real_manifest,
+    split_real_clips,
+)
+from offline.corpus.recipes import RECIPES
 from rtag.config import ConfigError, load_yaml
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG = REPO_ROOT / "configs" / "corpus" / "default.yaml"
-OUTPUT_NAMES = (RENDER_DIR, REAL_DIR, "manifest.csv", "corpus.json")
+OUTPUT_NAMES = (RENDER_DIR, REAL_DIR, TYPING_DIR, "manifest.csv", "corpus.json")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -66,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_yaml(args.config, CorpusConfig, args.overrides)
         if args.demo is not None:
-            from offline.corpus_demo import write_demo
+            from offline.corpus.demo import write_demo
 
             timeline = write_demo(args.demo, config)
             print(f"wrote {args.demo} and {args.demo.with_suffix('.json')} ({len(timeline)} events: "
@@ -102,10 +118,14 @@ def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, for
     _prepare_output(out_dir, force)
     inventories = {font.name: read_inventory(font) for font in config.fonts}
     rendered_labels = config.classes or tuple(RECIPES)
-    real_clips = read_real_manifest(real_dir) if real_dir is not None else []
+    repeats: list[str] = []
+    real_clips = read_real_manifest(real_dir, repeats) if real_dir is not None else []
+    for message in repeats:
+        log(f"notice: {message}")
     wanted = set(config.real_labels) or ({*rendered_labels, config.other_label} if config.classes else set())
     if wanted:
         real_clips = [clip for clip in real_clips if clip.label in wanted]
+    real_clips, too_few = drop_scarce_labels(real_clips, config.real_min_clips, {*RECIPES, config.other_label})
     held_labels = frozenset() if config.other_as_label else frozenset({config.other_label})
     real_splits = split_real_clips(real_clips, config.real_heldout_fraction, config.seed, held_labels)
     backgrounds = {split: sorted(c.path for c in real_clips
@@ -115,7 +135,12 @@ def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, for
     log(f"rendering {len(plans)} clips with {config.workers} worker(s) into {out_dir}")
     rows, failures = render_all(plans, out_dir, config.sample_rate_hz, config.effects.fade_s, config.workers)
     render_s = time.perf_counter() - started
-    rows += add_real_clips(real_clips, real_splits, out_dir, config.copy_real)
+    keystrokes = [clip for clip in real_clips if config.typing.source and clip.source == config.typing.source]
+    if keystrokes and config.typing.sequences:
+        rows += write_typing(keystrokes, real_splits[keystrokes[0].path], config, out_dir)
+        real_clips = [clip for clip in real_clips if clip not in keystrokes]
+    if real_dir is not None:
+        rows += add_real_clips(real_clips, real_splits, real_dir, out_dir, config.copy_real)
     folds = assign_folds(rows, config.folds, config.seed)
     write_manifest(rows, folds, out_dir / "manifest.csv")
     training_labels = sorted({row.label for row in rows if row.split == "train"})
@@ -128,6 +153,10 @@ def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, for
         "labels": training_labels,
         "negative_label": {"label": config.other_label,
                            "treatment": "training label" if config.other_as_label else "held-out evaluation only"},
+        "left_out_labels": too_few,
+        "repeated_real_rows": len(repeats),
+        "typing": {"source": config.typing.source, "keystroke_recordings": len(keystrokes),
+                   "sequences": config.typing.sequences if keystrokes else 0},
         "failed_clips": len(failures),
         "render_time_s": round(render_s, 1),
         "build_time_s": round(time.perf_counter() - started, 1),
@@ -158,7 +187,3 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from offline.corpus_build import RENDER_QUALITY, Row
+from offline.corpus.build import RENDER_QUALITY, Row
 
 MANIFEST_COLUMNS = ("path", "label", "split", "source", "license", "quality", "fold")
 

@@ -45,7 +45,7 @@ class ClassRecipe:
     voices: programs for melodic and effect classes; empty for drums.
     drum_notes: GM percussion keys for drum classes; empty otherwise.
     polyphonic: the instrument plays chords (chord and strum patterns allowed).
-    patterns: pattern names the clip generator may choose (see ``offline.corpus_patterns``).
+    patterns: pattern names the clip generator may choose (see ``offline.corpus.patterns``).
     """
 
     label: str

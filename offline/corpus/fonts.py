@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from offline.corpus_config import FontConfig
+from offline.corpus.config import FontConfig
 
 DRUM_BANK = 128
 """SoundFont bank number of percussion kits."""

@@ -4,7 +4,7 @@ fluidsynth (SoundFont 2) or TiMidity++ (GUS patch sets). No audio device is open
 Built-in reverb and chorus of both renderers are switched off; fluidsynth's dynamic sample loading
 stays off, because with it the first notes of a render may sound before their samples are loaded
 (renders then differ from run to run); room and level are applied
-afterwards by ``offline.corpus_effects`` so they are the same for every font.
+afterwards by ``offline.effects`` so they are the same for every font.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import mido
 import numpy as np
 import soundfile as sf
 
-from offline.corpus_config import FontConfig
-from offline.corpus_patterns import Performance
+from offline.corpus.config import FontConfig
+from offline.corpus.patterns import Performance
 
 TICKS_PER_BEAT = 960
 TEMPO_US_PER_BEAT = 500_000

@@ -83,13 +83,59 @@ class EffectsConfig:
 
 
 @dataclass(frozen=True)
+class TypingConfig:
+    """Typing sequences for ``Computer_keyboard`` joined from single key recordings
+    (:mod:`offline.corpus.keystrokes`).
+
+    source: real-data recording group whose clips are single key presses (``*-0``) and releases
+        (``*-1``); they enter the corpus only as typing sequences. Empty disables. Default
+        "bucklespring".
+    sequences: sequences made from that group (they take its split). Default 120.
+    length_s_range: sequence length in seconds, drawn log-uniformly. Default (1.5, 6.0).
+    keys_per_s_range: the typist's speed, drawn once per sequence. Default (2.5, 9.0).
+    rhythm_spread: standard deviation of the log of the interval between keystrokes. Default 0.45.
+    hold_s_range: time a key is held before its release sounds. Default (0.04, 0.16).
+    pause_probability: chance that a keystroke is followed by a pause. Default 0.12.
+    pause_s_range: length of such a pause in seconds. Default (0.25, 1.2).
+    level_jitter_db: standard deviation of a keystroke's level around the sequence's. Default 3.
+    peak_dbfs_range: peak level of a sequence. Default (-24, -1).
+    """
+
+    source: str = "bucklespring"
+    sequences: int = 120
+    length_s_range: tuple[float, float] = (1.5, 6.0)
+    keys_per_s_range: tuple[float, float] = (2.5, 9.0)
+    rhythm_spread: float = 0.45
+    hold_s_range: tuple[float, float] = (0.04, 0.16)
+    pause_probability: float = 0.12
+    pause_s_range: tuple[float, float] = (0.25, 1.2)
+    level_jitter_db: float = 3.0
+    peak_dbfs_range: tuple[float, float] = (-24.0, -1.0)
+
+    def __post_init__(self) -> None:
+        """Refuse values that cannot describe typing; the message names the field."""
+        for name in ("length_s_range", "keys_per_s_range", "hold_s_range", "pause_s_range", "peak_dbfs_range"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"typing.{name}: low > high in {(low, high)}")
+        if self.length_s_range[0] <= 0 or self.keys_per_s_range[0] <= 0 or self.hold_s_range[0] < 0:
+            raise ValueError("typing: length_s_range and keys_per_s_range must be > 0, hold_s_range >= 0")
+        if not 0.0 <= self.pause_probability <= 1.0:
+            raise ValueError(f"typing.pause_probability: must be in [0, 1], got {self.pause_probability}")
+        if self.sequences < 0 or self.rhythm_spread < 0 or self.level_jitter_db < 0:
+            raise ValueError("typing: sequences, rhythm_spread and level_jitter_db must be >= 0")
+        if self.peak_dbfs_range[1] > 0.0:
+            raise ValueError(f"typing.peak_dbfs_range: must stay <= 0 dBFS, got {self.peak_dbfs_range}")
+
+
+@dataclass(frozen=True)
 class CorpusConfig:
     """The whole corpus build.
 
     seed: master seed; the same seed and config give byte-identical WAV files. Default 2018.
     sample_rate_hz: rate of every output clip. Default 44100.
     classes: labels to render; empty means every class with a render recipe
-        (see ``offline.corpus_recipes.RECIPES``). Default ().
+        (see ``offline.corpus.recipes.RECIPES``). Default ().
     train_clips_per_class: rendered training clips per class, spread over the train fonts. Default 90.
     heldout_clips_per_class: rendered held-out clips per class, spread over the held-out fonts.
         Default 25.
@@ -97,9 +143,12 @@ class CorpusConfig:
     fonts: sampled instrument sets and the split each belongs to.
     effects: room, background and level (see ``EffectsConfig``).
     real_heldout_fraction: target share of each label's real clips put in ``heldout``; whole
-        recording sources move, so the share is approximate. Default 0.3.
+        recording groups move, so the share is approximate. Default 0.3.
     real_labels: real-clip labels to include; empty means the rendered classes plus the negative
         label (all real labels when ``classes`` is empty). Default ().
+    real_min_clips: a real label with fewer clips than this and no render recipe is left out
+        (too little to learn or test a class from; counted in ``corpus.json``). Default 8.
+    typing: typing sequences from single key recordings (see ``TypingConfig``).
     copy_real: copy real clips into the corpus folder (True) or reference them by absolute path.
         Default True.
     other_label: the real-data label for sounds outside the 41 classes. Default "_other".
@@ -119,6 +168,8 @@ class CorpusConfig:
     effects: EffectsConfig = field(default_factory=EffectsConfig)
     real_heldout_fraction: float = 0.3
     real_labels: tuple[str, ...] = ()
+    real_min_clips: int = 8
+    typing: TypingConfig = field(default_factory=TypingConfig)
     copy_real: bool = True
     other_label: str = "_other"
     other_as_label: bool = True
@@ -131,7 +182,7 @@ class CorpusConfig:
         low_s, high_s = self.length_s_range
         if not 0.1 <= low_s <= high_s:
             raise ValueError(f"length_s_range: need 0.1 <= low <= high, got {self.length_s_range}")
-        for name in ("train_clips_per_class", "heldout_clips_per_class"):
+        for name in ("train_clips_per_class", "heldout_clips_per_class", "real_min_clips"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.real_heldout_fraction <= 1.0:
