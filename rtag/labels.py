@@ -6,7 +6,18 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["FSDKAGGLE2018_LABELS", "top_labels"]
+__all__ = [
+    "FSDKAGGLE2018_LABELS", "OTHER_DISPLAY_NAME", "OTHER_LABEL", "SILENCE_DISPLAY_NAME", "display_label", "top_labels",
+]
+
+OTHER_LABEL = "_other"
+"""The class a model may have for sounds outside its classes; machine formats keep this name."""
+
+OTHER_DISPLAY_NAME = "other sound"
+"""How :data:`OTHER_LABEL` is shown to people (console, tables, event lines)."""
+
+SILENCE_DISPLAY_NAME = "silence"
+"""What people are shown instead of labels for a silent window (below ``silence_threshold_dbfs``)."""
 
 FSDKAGGLE2018_LABELS: tuple[str, ...] = (
     "Acoustic_guitar",
@@ -58,3 +69,8 @@ def top_labels(probs: np.ndarray, labels: Sequence[str], k: int = 3) -> list[tup
     probs = np.asarray(probs)
     order = np.argsort(-probs, kind="stable")[:k]
     return [(labels[i], float(probs[i])) for i in order]
+
+
+def display_label(label: str) -> str:
+    """``label`` as shown to people: ``_other`` becomes "other sound", other labels are unchanged."""
+    return OTHER_DISPLAY_NAME if label == OTHER_LABEL else label

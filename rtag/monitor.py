@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from rtag.labels import SILENCE_DISPLAY_NAME, display_label
 from rtag.smoother import TagEvent
 from rtag.sources import DeviceEvent
 from rtag.stream_results import StreamStats, WindowResult
@@ -24,10 +25,11 @@ def _counters(stats: StreamStats) -> str:
 class ConsoleMonitor:
     """Show the stream on a console.
 
-    On a terminal the display is redrawn in place: one status line (stream time, input level in
-    dBFS, lag, latency, lost samples, dropped windows) and the top ``top_k`` smoothed labels with
-    bars; events are printed above it. When the output is not a terminal, every window and event
-    becomes one plain line instead.
+    On a terminal the display is redrawn in place: one status line (stream time, the window's
+    level in dBFS, lag, latency, lost samples, dropped windows) and the top ``top_k`` smoothed
+    labels with bars, or "silence" for a silent window; events are printed above it. ``_other``
+    is shown as "other sound". When the output is not a terminal, every window and event becomes
+    one plain line instead.
 
     Args:
         top_k: labels shown per window (default 3).
@@ -52,15 +54,17 @@ class ConsoleMonitor:
         top = result.top(self.top_k)
         status = f"{result.end_s:8.2f} s  level {result.level_dbfs:6.1f} dBFS  {_counters(result.stats)}"
         if not self._interactive:
-            labels = ", ".join(f"{label} {p:.2f}" for label, p in top)
+            labels = SILENCE_DISPLAY_NAME if result.silent else ", ".join(f"{display_label(label)} {p:.2f}" for label, p in top)
             self._stream.write(f"{status}  | {labels}\n")
             self._stream.flush()
             return
         self._erase()
         lines = [status]
+        if result.silent:
+            lines.append(f"  {SILENCE_DISPLAY_NAME}")
         for label, p in top:
             filled = round(p * BAR_WIDTH)
-            lines.append(f"  {label[:28]:<28} {'#' * filled}{'.' * (BAR_WIDTH - filled)} {p:5.2f}")
+            lines.append(f"  {display_label(label)[:28]:<28} {'#' * filled}{'.' * (BAR_WIDTH - filled)} {p:5.2f}")
         self._stream.write("\n".join(lines) + "\n")
         self._stream.flush()
         self._drawn_lines = len(lines)

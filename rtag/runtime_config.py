@@ -9,7 +9,9 @@ from pathlib import Path
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
 from rtag.engines import ENGINE_KINDS, PRECISIONS
 
-__all__ = ["RuntimeConfig", "load_runtime_config"]
+__all__ = ["SILENCE_THRESHOLD_RANGE_DBFS", "RuntimeConfig", "load_runtime_config"]
+
+SILENCE_THRESHOLD_RANGE_DBFS = (-120.0, 0.0)  # the level floor (digital silence) to full scale
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,12 @@ class RuntimeConfig:
             it can load, else CPU); see :func:`rtag.engines.create_engine`.
         precision: ``"fp32"`` (default), ``"bf16"`` (torch) or ``"int8"`` (onnx, from the int8
             graph beside the bundle).
+        silence_threshold_dbfs: a window whose level (the RMS of its loudest 2048-sample frame,
+            :func:`rtag.level.window_level_dbfs`) is below this is silent: it is not sent to the
+            engine, no tag starts on it and active tags end (default -55 dBFS, chosen by
+            ``benchmarks/silence_level.py``; within [-120, 0]; ``None`` disables the gate).
+        report_other: raise start/end events for the ``_other`` label, the model's class for
+            sounds outside its classes (default ``False``: it is shown, but raises no events).
     """
 
     window_samples: int | None = None
@@ -62,6 +70,8 @@ class RuntimeConfig:
     device_stall_timeout_s: float = 1.0
     engine: str = "torch"
     precision: str = "fp32"
+    silence_threshold_dbfs: float | None = -55.0
+    report_other: bool = False
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_KINDS:
@@ -84,6 +94,13 @@ class RuntimeConfig:
             raise ConfigError(
                 "runtime.device_retry_initial_s, device_retry_max_s and device_stall_timeout_s must be "
                 "positive, with device_retry_initial_s <= device_retry_max_s"
+            )
+        if self.silence_threshold_dbfs is not None and not (
+            SILENCE_THRESHOLD_RANGE_DBFS[0] <= self.silence_threshold_dbfs <= SILENCE_THRESHOLD_RANGE_DBFS[1]
+        ):
+            raise ConfigError(
+                f"runtime.silence_threshold_dbfs must be within {list(SILENCE_THRESHOLD_RANGE_DBFS)} dBFS "
+                f"(or null to disable the silence gate), not {self.silence_threshold_dbfs}"
             )
         if not 0.0 <= self.off_threshold <= self.on_threshold <= 1.0:
             raise ConfigError(

@@ -157,9 +157,11 @@ class JsonLinesWriter:
     """Write every window result and event as one JSON object per line.
 
     Lines look like ``{"type": "window", "index": 3, "start_sample": 153600, "start_s": 3.483,
-    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "top": [["Bark", 0.61], ...],
-    "top_smoothed": [["Bark", 0.55], ...]}`` (``top``: the window's own probabilities;
-    ``top_smoothed``: after the K-window geometric mean) and
+    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "silent": false,
+    "top": [["Bark", 0.61], ...], "top_smoothed": [["Bark", 0.55], ...]}`` (``level_dbfs``: the
+    whole window's level; ``silent``: below ``silence_threshold_dbfs``, not tagged, ``top`` and
+    ``top_smoothed`` empty; ``top``: the window's own probabilities; ``top_smoothed``: after the
+    K-window geometric mean; labels by their names, ``_other`` included) and
     ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
     "probability": 0.61, "window_index": 3}`` and, when the input device is lost, fails to reopen
     or is restored, ``{"type": "device", "kind": "lost", "device": "USB Mic", "sample": 441000,
@@ -190,6 +192,7 @@ class JsonLinesWriter:
             "end_s": round(result.end_s, 4),
             "latency_ms": round(result.latency_ms, 2),
             "level_dbfs": round(result.level_dbfs, 2),
+            "silent": result.silent,
             "top": [[label, round(p, 5)] for label, p in result.top(self.top_k, smoothed=False)],
             "top_smoothed": [[label, round(p, 5)] for label, p in result.top(self.top_k)],
         }

@@ -5,17 +5,22 @@ mean (computed in log space, as the papers combine test-time crops). :class:`Tag
 applies hysteresis to the smoothed probabilities: a tag starts when it reaches ``on_threshold``
 and ends only when it falls below the lower ``off_threshold``, so a caller hears
 "Bark started at 12.31 s" once and "Bark ended at 15.10 s" later, not a report every hop.
+
+Silence is not a sound: a window the level gate calls silent (:mod:`rtag.level`) clears the
+smoother (:meth:`ProbabilitySmoother.reset`) and goes to :meth:`TagEventDetector.silence`, which
+ends every active tag and starts none.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from rtag.labels import display_label
 from rtag.scheduler import Window
 from rtag.tta import geometric_mean
 
@@ -39,6 +44,10 @@ class ProbabilitySmoother:
         """Add one window's probabilities [C] and return the smoothed vector [C]."""
         self._recent.append(np.asarray(probabilities, dtype=np.float32))
         return geometric_mean(np.stack(self._recent), axis=0)
+
+    def reset(self) -> None:
+        """Forget every window so far (after silence): the next window starts the mean afresh."""
+        self._recent.clear()
 
 
 @dataclass(frozen=True)
@@ -70,7 +79,7 @@ class TagEvent:
 
     def __str__(self) -> str:
         verb = "started" if self.kind == "start" else "ended"
-        return f"{self.label} {verb} at {self.time_s:.2f} s (p={self.probability:.2f})"
+        return f"{display_label(self.label)} {verb} at {self.time_s:.2f} s (p={self.probability:.2f})"
 
 
 class TagEventDetector:
@@ -80,9 +89,17 @@ class TagEventDetector:
         labels: class names in probability order.
         on_threshold: a tag starts when its smoothed probability is at least this (default 0.5).
         off_threshold: an active tag ends when it falls below this (default 0.3).
+        ignored_labels: labels that never start or end a tag (default none; the stream passes
+            ``_other`` unless ``report_other`` is set).
     """
 
-    def __init__(self, labels: Sequence[str], on_threshold: float = 0.5, off_threshold: float = 0.3) -> None:
+    def __init__(
+        self,
+        labels: Sequence[str],
+        on_threshold: float = 0.5,
+        off_threshold: float = 0.3,
+        ignored_labels: Collection[str] = (),
+    ) -> None:
         if not 0.0 <= off_threshold <= on_threshold <= 1.0:
             raise ValueError(
                 f"need 0 <= off_threshold <= on_threshold <= 1, not {off_threshold} and {on_threshold}"
@@ -91,6 +108,7 @@ class TagEventDetector:
         self.on_threshold = on_threshold
         self.off_threshold = off_threshold
         self._active = np.zeros(len(self.labels), dtype=bool)
+        self._reported = np.array([label not in ignored_labels for label in self.labels], dtype=bool)
         self._last_on_end = np.zeros(len(self.labels), dtype=np.int64)
         self._last_window: Window | None = None
         self._last_smoothed = np.zeros(len(self.labels), dtype=np.float32)
@@ -104,7 +122,7 @@ class TagEventDetector:
         """Events caused by the smoothed probabilities [C] of ``window`` (ends first, then starts)."""
         rate = window.sample_rate_hz
         ends = np.flatnonzero(self._active & (smoothed < self.off_threshold))
-        starts = np.flatnonzero(~self._active & (smoothed >= self.on_threshold))
+        starts = np.flatnonzero(~self._active & self._reported & (smoothed >= self.on_threshold))
         events = [
             TagEvent(self.labels[i], "end", int(self._last_on_end[i]), rate, float(smoothed[i]), window.index)
             for i in ends
@@ -120,14 +138,27 @@ class TagEventDetector:
         self._last_smoothed = smoothed
         return events
 
+    def silence(self, window: Window) -> list[TagEvent]:
+        """End every active tag because ``window`` is silent; nothing starts on silence.
+
+        Each tag ends one past the last sample of the last window that held it (probability 0).
+        """
+        silent = np.zeros(len(self.labels), dtype=np.float32)
+        events = self._end_active(window.sample_rate_hz, silent, window.index)
+        self._last_window = window
+        self._last_smoothed = silent
+        return events
+
     def finish(self) -> list[TagEvent]:
         """End every active tag (at the end of its last window); call when the stream stops."""
         if self._last_window is None:
             return []
         window = self._last_window
+        return self._end_active(window.sample_rate_hz, self._last_smoothed, window.index)
+
+    def _end_active(self, sample_rate_hz: int, smoothed: np.ndarray, window_index: int) -> list[TagEvent]:
         events = [
-            TagEvent(self.labels[i], "end", int(self._last_on_end[i]), window.sample_rate_hz,
-                     float(self._last_smoothed[i]), window.index)
+            TagEvent(self.labels[i], "end", int(self._last_on_end[i]), sample_rate_hz, float(smoothed[i]), window_index)
             for i in np.flatnonzero(self._active)
         ]
         self._active[:] = False

@@ -5,7 +5,8 @@
 - the source writes into the ring buffer (PortAudio's callback thread, or a replay thread);
 - the scheduler thread takes new samples from the ring buffer, resamples them to the model rate
   (soxr streaming resampler) and cuts windows;
-- the worker thread batches windows through the engine, smooths, and detects events;
+- the worker thread gates silent windows, batches the others through the engine, smooths, and
+  detects events;
 - the dispatcher thread runs the callbacks and sinks.
 
 See docs/streaming.md for the data flow, the counters and the latency definition.
@@ -25,6 +26,7 @@ import numpy as np
 import soxr
 
 from rtag.engines import Engine, as_engine
+from rtag.labels import OTHER_LABEL
 from rtag.ring_buffer import Chunk, RingBuffer
 from rtag.runtime_config import RuntimeConfig, load_runtime_config
 from rtag.scheduler import WindowScheduler
@@ -85,8 +87,11 @@ class StreamTagger:
             fast as possible), or ``None`` (default) for the microphone given by ``device``.
         device: input device index or name substring when ``source`` is ``None`` (default: the
             system's default input).
-        on_event: called with every :class:`~rtag.smoother.TagEvent` (default none).
-        on_window: called with every :class:`~rtag.stream_results.WindowResult` (default none).
+        on_event: called with every :class:`~rtag.smoother.TagEvent` (default none); tags start
+            and end on sound only (silence ends them), and ``_other`` raises none unless the
+            config's ``report_other`` is set.
+        on_window: called with every :class:`~rtag.stream_results.WindowResult` (default none),
+            silent windows included (``result.silent``).
         on_device_event: called with every :class:`~rtag.sources.DeviceEvent` (input device
             lost, reopening failed, restored; default none). Device events are never dropped.
         config: a :class:`~rtag.runtime_config.RuntimeConfig` or the path of its YAML file
@@ -146,12 +151,17 @@ class StreamTagger:
         self._worker = InferenceWorker(
             self.engine,
             ProbabilitySmoother(self.config.smoothing_windows),
-            TagEventDetector(self.engine.labels, self.config.on_threshold, self.config.off_threshold),
+            TagEventDetector(
+                self.engine.labels,
+                self.config.on_threshold,
+                self.config.off_threshold,
+                ignored_labels=() if self.config.report_other else (OTHER_LABEL,),
+            ),
             self._dispatcher.put,
             self.stats,
             queue_windows=self.config.queue_windows,
             lossless=lossless,
-            level_samples=min(self.hop_samples, self.window_samples),
+            silence_threshold_dbfs=self.config.silence_threshold_dbfs,
         )
         self._stop_requested = threading.Event()
         self._pump = threading.Thread(target=self._run_scheduler, name="rtag-scheduler", daemon=True)
@@ -328,4 +338,5 @@ class StreamTagger:
             device_connected=getattr(self.source, "connected", True),
             device_losses=getattr(self.source, "device_losses", 0),
             device_gap_samples=getattr(self.source, "gap_samples", 0),
+            windows_silent=self._worker.windows_silent,
         )

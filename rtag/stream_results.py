@@ -26,7 +26,7 @@ class StreamStats:
         windows_emitted: windows the scheduler cut.
         windows_skipped: windows never cut because lost samples fell inside them.
         windows_dropped: windows discarded from a full engine queue (engine slower than real time).
-        windows_processed: windows the engine tagged.
+        windows_processed: windows the engine tagged, plus the silent windows.
         results_dropped: results discarded from a full callback queue (callbacks too slow).
         callback_errors: exceptions raised by callbacks and sinks (logged, then ignored).
         latency_ms_last: latency of the latest window, from its last sample's capture to its result.
@@ -39,6 +39,8 @@ class StreamStats:
         device_losses: times the input device was lost.
         device_gap_samples: samples (capture rate) the device was away; they are part of
             ``captured_samples`` (stream positions run on through a gap) and of ``lost_samples``.
+        windows_silent: processed windows below ``silence_threshold_dbfs``, never sent to the
+            engine (part of ``windows_processed``).
     """
 
     sample_rate_hz: int
@@ -60,6 +62,7 @@ class StreamStats:
     device_connected: bool = True
     device_losses: int = 0
     device_gap_samples: int = 0
+    windows_silent: int = 0
 
     @property
     def captured_s(self) -> float:
@@ -69,16 +72,20 @@ class StreamStats:
 
 @dataclass(frozen=True)
 class WindowResult:
-    """The engine's answer for one window.
+    """The engine's answer for one window, or the silence gate's.
 
     Attributes:
         window: the window (stream position, audio, capture time).
         labels: class names in probability order.
-        probabilities: this window's class probabilities [C].
-        smoothed: geometric mean of the last K windows' probabilities [C] (what events use).
+        probabilities: this window's class probabilities [C]; all zero for a silent window.
+        smoothed: geometric mean of the last K windows' probabilities [C] (what events use),
+            restarted after silence; all zero for a silent window.
         latency_ms: time from the capture of the window's last sample to this result.
-        level_dbfs: RMS level of the window's newest hop of audio in dBFS (-120 for silence).
+        level_dbfs: level of the whole window in dBFS, the RMS of its loudest 2048-sample
+            frame (:func:`rtag.level.window_level_dbfs`; -120 for digital silence).
         stats: the stream's counters when the result was made.
+        silent: the window's level is below ``silence_threshold_dbfs``: it was not sent to the
+            engine, and :meth:`top` is empty (default ``False``).
     """
 
     window: Window
@@ -88,6 +95,7 @@ class WindowResult:
     latency_ms: float
     level_dbfs: float
     stats: StreamStats
+    silent: bool = False
 
     @property
     def start_sample(self) -> int:
@@ -105,10 +113,12 @@ class WindowResult:
         return self.window.end_s
 
     def top(self, k: int = 3, smoothed: bool = True) -> list[tuple[str, float]]:
-        """The ``k`` most probable labels with their probabilities, best first.
+        """The ``k`` most probable labels with their probabilities, best first; empty when silent.
 
         Args:
             k: how many (default 3).
             smoothed: rank the smoothed probabilities (default) or this window's own.
         """
+        if self.silent:
+            return []
         return top_labels(self.smoothed if smoothed else self.probabilities, self.labels, k)

@@ -1,11 +1,15 @@
 """The inference worker: a thread that owns the engine.
 
-Windows arrive through a bounded queue. The worker takes everything queued as one batch, runs the
-engine once, and for each window in stream order smooths the probabilities, updates the event
-detector and hands the result on. When the engine is slower than real time the queue fills and
-:meth:`InferenceWorker.submit` drops the oldest waiting window (counted in ``windows_dropped``)
-instead of waiting, so the capture side never blocks. In lossless mode (as-fast-as-possible
-replay) ``submit`` waits for room instead and nothing is dropped.
+Windows arrive through a bounded queue. The worker takes everything queued as one batch, measures
+each window's level, runs the engine once on the windows that are not silent, and for each window
+in stream order smooths the probabilities, updates the event detector and hands the result on. A
+silent window (level below ``silence_threshold_dbfs``) never reaches the engine: it clears the
+smoother, ends the active tags and is delivered with ``silent=True``.
+
+When the engine is slower than real time the queue fills and :meth:`InferenceWorker.submit`
+drops the oldest waiting window (counted in ``windows_dropped``) instead of waiting, so the
+capture side never blocks. In lossless mode (as-fast-as-possible replay) ``submit`` waits for
+room instead and nothing is dropped.
 """
 
 from __future__ import annotations
@@ -18,21 +22,14 @@ from collections.abc import Callable
 import numpy as np
 
 from rtag.engines import Engine
+from rtag.level import is_silent, window_level_dbfs
 from rtag.scheduler import Window
 from rtag.smoother import ProbabilitySmoother, TagEvent, TagEventDetector
 from rtag.stream_results import StreamStats, WindowResult
 
-__all__ = ["InferenceWorker", "level_dbfs"]
+__all__ = ["InferenceWorker"]
 
 LATENCY_HISTORY_WINDOWS = 1000
-
-
-def level_dbfs(audio: np.ndarray, floor_dbfs: float = -120.0) -> float:
-    """RMS level of ``audio`` in dB relative to full scale, at least ``floor_dbfs`` (default -120)."""
-    if audio.size == 0:
-        return floor_dbfs
-    rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
-    return max(floor_dbfs, 20.0 * np.log10(max(rms, 1e-12)))
 
 
 class InferenceWorker:
@@ -47,8 +44,8 @@ class InferenceWorker:
         stats: returns the stream's counters, attached to each result.
         queue_windows: most windows waiting (default 4).
         lossless: wait for queue room instead of dropping (default ``False``).
-        level_samples: how many of a window's newest samples its input level is measured on
-            (default: all; the stream passes the hop, the audio no earlier window held).
+        silence_threshold_dbfs: windows whose level (:func:`rtag.level.window_level_dbfs`) is
+            below this are silent and skip the engine (default ``None``: no gate).
     """
 
     def __init__(
@@ -61,14 +58,14 @@ class InferenceWorker:
         *,
         queue_windows: int = 4,
         lossless: bool = False,
-        level_samples: int | None = None,
+        silence_threshold_dbfs: float | None = None,
     ) -> None:
         self.engine = engine
         self._smoother = smoother
         self._detector = detector
         self._deliver = deliver
         self._stats = stats
-        self._level_samples = level_samples
+        self._silence_threshold_dbfs = silence_threshold_dbfs
         self._capacity = queue_windows
         self._lossless = lossless
         self._queue: deque[Window] = deque()
@@ -77,6 +74,7 @@ class InferenceWorker:
         self._aborted = False
         self.windows_dropped = 0
         self.windows_processed = 0
+        self.windows_silent = 0
         self.latencies_ms: deque[float] = deque(maxlen=LATENCY_HISTORY_WINDOWS)
         self.last_end_sample = 0
         self.error: BaseException | None = None
@@ -131,24 +129,34 @@ class InferenceWorker:
     def _run(self) -> None:
         try:
             while (batch := self._take_batch()) is not None:
-                probabilities = self.engine.predict(np.stack([w.audio for w in batch]))
+                levels_dbfs = [window_level_dbfs(w.audio) for w in batch]
+                silent_flags = [is_silent(level, self._silence_threshold_dbfs) for level in levels_dbfs]
+                sounding = [w.audio for w, silent in zip(batch, silent_flags) if not silent]
+                probabilities = iter(self.engine.predict(np.stack(sounding)) if sounding else ())
                 finished_s = time.monotonic()
-                for window, probs in zip(batch, probabilities):
+                for window, level, silent in zip(batch, levels_dbfs, silent_flags):
                     latency_ms = (finished_s - window.capture_time_s) * 1000.0
                     self.latencies_ms.append(latency_ms)
                     self.windows_processed += 1
+                    self.windows_silent += int(silent)
                     self.last_end_sample = window.end_sample
-                    smoothed = self._smoother.update(probs)
-                    events = self._detector.update(smoothed, window)
-                    newest = window.audio if self._level_samples is None else window.audio[-self._level_samples :]
+                    if silent:
+                        probs = smoothed = np.zeros(len(self.engine.labels), dtype=np.float32)
+                        self._smoother.reset()
+                        events = self._detector.silence(window)
+                    else:
+                        probs = next(probabilities)
+                        smoothed = self._smoother.update(probs)
+                        events = self._detector.update(smoothed, window)
                     result = WindowResult(
                         window=window,
                         labels=self.engine.labels,
                         probabilities=probs,
                         smoothed=smoothed,
                         latency_ms=latency_ms,
-                        level_dbfs=level_dbfs(newest),
+                        level_dbfs=level,
                         stats=self._stats(),
+                        silent=silent,
                     )
                     self._deliver(result, events)
             if not self._aborted:

@@ -14,7 +14,8 @@ import numpy as np
 
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
-from rtag.labels import top_labels
+from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
+from rtag.level import is_silent, window_level_dbfs
 from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
 from rtag.stream import StreamTagger
@@ -25,6 +26,8 @@ __all__ = ["TagRow", "register", "run", "tag_clip_rows", "timeline_rows"]
 
 STEP_SAMPLES = 5120
 FAST_STEP_SAMPLES = 51200
+SILENCE_THRESHOLD_DBFS = RuntimeConfig().silence_threshold_dbfs
+SILENT_FILE = "silent file"  # the table's text for a whole file below the silence threshold
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,8 +37,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="tag audio files (top 3 per file, or per window with --timeline)",
         description="Tag each file by the papers' test-time procedure: model inputs every 5120 "
         "samples (51200 with --fast) combined by geometric mean. --timeline lists the tags of "
-        "every streaming window instead, for long recordings. Unreadable files are reported and "
-        "skipped; the exit code is then 1.",
+        "every streaming window instead, for long recordings. Windows (and whole files) below the "
+        "runtime's silence_threshold_dbfs are reported as silence, not tagged. Unreadable files are "
+        "reported and skipped; the exit code is then 1.",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
     parser.add_argument("--model", type=Path, help="model bundle (*.rtag); default: the bundled model")
@@ -56,38 +60,57 @@ class TagRow:
 
     Attributes:
         path: the file.
-        top: (label, probability) pairs, best first.
+        top: (label, probability) pairs, best first; empty when ``silent``.
         start_s: window start in seconds (``None`` for a whole-file row).
         end_s: window end in seconds (``None`` for a whole-file row).
+        silent: the window (or the whole file) is below the silence threshold and was not tagged.
     """
 
     path: Path
     top: list[tuple[str, float]]
     start_s: float | None = None
     end_s: float | None = None
+    silent: bool = False
 
 
-def tag_clip_rows(engine: Engine, path: Path, clip: np.ndarray, step_samples: int, top_k: int) -> list[TagRow]:
-    """One whole-file row by the test-time procedure with ``step_samples``."""
+def tag_clip_rows(
+    engine: Engine, path: Path, clip: np.ndarray, step_samples: int, top_k: int,
+    silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
+) -> list[TagRow]:
+    """One whole-file row by the test-time procedure with ``step_samples``.
+
+    A file whose loudest 2048-sample frame is below ``silence_threshold_dbfs`` (default: the
+    runtime's; ``None``: never) is silent: its row has no tags and ``silent=True``.
+    """
+    if is_silent(window_level_dbfs(clip), silence_threshold_dbfs):
+        return [TagRow(path, [], silent=True)]
     probs = tag_clip(engine.predict, clip, engine.window_samples, step_samples)
     return [TagRow(path, top_labels(probs, engine.labels, top_k))]
 
 
-def timeline_rows(engine: Engine, path: Path, clip: np.ndarray, top_k: int) -> list[TagRow]:
+def timeline_rows(
+    engine: Engine, path: Path, clip: np.ndarray, top_k: int,
+    silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
+) -> list[TagRow]:
     """One row per streaming window (the model's window and hop), each window's own probabilities.
 
-    A clip shorter than one window is zero-padded to one window.
+    A clip shorter than one window is zero-padded to one window. Windows below
+    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) are silent rows.
     """
     if clip.shape[0] < engine.window_samples:
         clip = np.pad(clip, (0, engine.window_samples - clip.shape[0]))
     results: list[WindowResult] = []
-    with StreamTagger(engine, clip, on_window=results.append, config=RuntimeConfig(smoothing_windows=1)) as stream:
+    config = RuntimeConfig(smoothing_windows=1, silence_threshold_dbfs=silence_threshold_dbfs)
+    with StreamTagger(engine, clip, on_window=results.append, config=config) as stream:
         stream.run_for()
-    return [TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s) for r in results]
+    return [TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s, r.silent) for r in results]
 
 
 def _table_lines(row: TagRow) -> Iterator[str]:
-    labels = ", ".join(f"{label} {p:.3f}" for label, p in row.top)
+    if row.silent:
+        labels = SILENT_FILE if row.start_s is None else SILENCE_DISPLAY_NAME
+    else:
+        labels = ", ".join(f"{display_label(label)} {p:.3f}" for label, p in row.top)
     if row.start_s is None:
         yield f"{row.path}\t{labels}"
     else:
@@ -100,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     step = FAST_STEP_SAMPLES if args.fast else STEP_SAMPLES
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer is not None:
-        writer.writerow(["path", "start_s", "end_s", "rank", "label", "probability"])
+        writer.writerow(["path", "start_s", "end_s", "silent", "rank", "label", "probability"])
     failed = 0
     for path in args.files:
         try:
@@ -116,10 +139,17 @@ def run(args: argparse.Namespace) -> int:
         )
         for row in rows:
             if writer is not None:
+                silent = str(row.silent).lower()
+                if row.silent:
+                    writer.writerow([row.path, row.start_s, row.end_s, silent, "", "", ""])
                 for rank, (label, p) in enumerate(row.top, start=1):
-                    writer.writerow([row.path, row.start_s, row.end_s, rank, label, f"{p:.5f}"])
+                    writer.writerow([row.path, row.start_s, row.end_s, silent, rank, label, f"{p:.5f}"])
             elif args.format == "jsonl":
-                record = {"path": str(row.path), "top": [{"label": lab, "probability": round(p, 5)} for lab, p in row.top]}
+                record = {
+                    "path": str(row.path),
+                    "silent": row.silent,
+                    "top": [{"label": lab, "probability": round(p, 5)} for lab, p in row.top],
+                }
                 if row.start_s is not None:
                     record.update(start_s=round(row.start_s, 4), end_s=round(row.end_s, 4))
                 print(json.dumps(record))

@@ -54,3 +54,31 @@ def test_finish_closes_active_tags_at_the_end_of_the_last_window() -> None:
 def test_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="off_threshold"):
         TagEventDetector(LABELS, on_threshold=0.3, off_threshold=0.5)
+
+
+def test_silence_ends_every_active_tag_and_starts_none() -> None:
+    detector = TagEventDetector(LABELS, on_threshold=0.5, off_threshold=0.3)
+    assert detector.update(np.array([0.9, 0.6, 0.0]), window(0))
+    ended = detector.silence(window(1))
+    assert sorted((e.label, e.kind, e.sample, e.probability) for e in ended) == [
+        ("Bark", "end", 200, 0.0), ("Meow", "end", 200, 0.0),  # the end of window 0, the last that held them
+    ]
+    assert detector.silence(window(2)) == [] and detector.finish() == []
+    assert [(e.label, e.kind) for e in detector.update(np.array([0.9, 0.0, 0.0]), window(3))] == [("Bark", "start")]
+
+
+def test_ignored_labels_never_start_and_other_is_shown_as_other_sound() -> None:
+    detector = TagEventDetector(("Bark", "_other"), ignored_labels=("_other",))
+    assert detector.update(np.array([0.1, 0.9]), window(0)) == []
+    reporting = TagEventDetector(("Bark", "_other"))
+    events = reporting.update(np.array([0.1, 0.9]), window(0))
+    assert [(e.label, e.kind) for e in events] == [("_other", "start")]
+    assert str(events[0]) == "other sound started at 0.00 s (p=0.90)"
+
+
+def test_reset_restarts_the_geometric_mean() -> None:
+    smoother = ProbabilitySmoother(smoothing_windows=3)
+    smoother.update(np.array([0.8, 0.1, 0.1], np.float32))
+    smoother.reset()
+    fresh = np.array([0.1, 0.1, 0.8], np.float32)
+    np.testing.assert_allclose(smoother.update(fresh), fresh, atol=1e-6)

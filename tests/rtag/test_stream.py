@@ -24,7 +24,7 @@ from rtag.smoother import TagEvent
 from rtag.sources import ArraySource, FileSource
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
-from tests.fixtures.engines import SlowEngine
+from tests.fixtures.engines import FixedEngine, SlowEngine
 
 
 def noise(seconds: float, seed: int = 0, rate_hz: int = 44100) -> np.ndarray:
@@ -255,3 +255,55 @@ def test_ring_overflow_is_counted_exactly_and_skips_the_windows_it_touches(
 def test_a_source_and_a_device_together_are_refused(tiny_model: TaggerModel) -> None:
     with pytest.raises(ValueError, match="not both"):
         StreamTagger(tiny_model, noise(1.0), device="pulse")
+
+
+def test_silent_windows_skip_the_engine_end_tags_and_are_delivered_as_silence(
+    tiny_model: TaggerModel, tmp_path: Path
+) -> None:
+    rate = 44100
+    quiet = (np.random.default_rng(3).standard_normal(3 * rate) * 10 ** (-60 / 20)).astype(np.float32)
+    audio = np.concatenate([noise(2.0), np.zeros(3 * rate, np.float32), quiet, noise(2.0, seed=1)])
+    engine = SlowEngine(tiny_model, delay_s=0.0)
+    results: list[WindowResult] = []
+    events: list[TagEvent] = []
+    text = io.StringIO()
+    out = tmp_path / "tags.jsonl"
+    config = RuntimeConfig(on_threshold=0.0, off_threshold=0.0)  # any sound starts every tag
+    with StreamTagger(engine, audio, on_window=results.append, on_event=events.append, config=config,
+                      sinks=[JsonLinesWriter(out), ConsoleMonitor(stream=text)]) as stream:
+        stats = stream.run_for()
+
+    window = tiny_model.window_samples
+    loud_until, loud_from = 2 * rate, 8 * rate
+    expected_silent = [r.start_sample >= loud_until and r.start_sample + window <= loud_from for r in results]
+    assert [r.silent for r in results] == expected_silent and any(expected_silent)
+    assert stats.windows_silent == sum(expected_silent) and stats.windows_processed == len(results)
+    assert sum(engine.batch_sizes) == len(results) - sum(expected_silent), "silent windows never reach the engine"
+    for result in results:
+        if result.silent:
+            assert result.top() == [] and not result.probabilities.any() and result.level_dbfs < -55
+        else:
+            assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+    # Every tag starts on the first sound, ends when silence comes, starts again on the sound after it.
+    first_silent = next(r for r in results if r.silent)
+    for label in tiny_model.labels:
+        mine = [(e.kind, e.sample) for e in events if e.label == label]
+        assert [kind for kind, _ in mine] == ["start", "end", "start", "end"]
+        assert mine[0][1] == 0 and mine[1][1] == first_silent.start_sample - tiny_model.hop_samples + window
+        assert loud_from - window < mine[2][1] < loud_from
+    records = [json.loads(line) for line in out.read_text().splitlines() if '"window"' in line]
+    assert [r["silent"] for r in records] == expected_silent
+    assert all(r["top"] == [] for r in records if r["silent"])
+    assert sum(line.endswith("| silence") for line in text.getvalue().splitlines()) == sum(expected_silent)
+
+
+def test_other_raises_no_events_unless_report_other_is_set() -> None:
+    def run(config: RuntimeConfig) -> list[TagEvent]:
+        events: list[TagEvent] = []
+        engine = FixedEngine(("Bark", "_other"), [0.1, 0.9])
+        with StreamTagger(engine, noise(1.0), on_event=events.append, config=config) as stream:
+            stream.run_for()
+        return events
+
+    assert run(RuntimeConfig()) == []
+    assert [(e.label, e.kind) for e in run(RuntimeConfig(report_other=True))] == [("_other", "start"), ("_other", "end")]

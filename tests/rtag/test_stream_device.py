@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from rtag.model import TaggerModel
 from rtag.runtime_config import RuntimeConfig
@@ -59,7 +60,10 @@ def test_played_clip_is_captured_tagged_and_timestamped(
     assert [w.start_sample for w in windows] == [i * tiny_model.hop_samples for i in range(len(windows))]
     for result in results:
         assert result.probabilities.shape == (41,)
-        assert result.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+        # the digital silence before the bark is gated; every window holding sound is tagged
+        expected = 0.0 if result.silent else 1.0
+        assert result.probabilities.sum() == pytest.approx(expected, abs=1e-4)
+    assert any(r.silent for r in results) and any(not r.silent for r in results)
     # Overlapping windows hold the same samples where they overlap: indices are consistent.
     overlap = tiny_model.window_samples - tiny_model.hop_samples
     for earlier, later in zip(windows, windows[1:]):
@@ -98,12 +102,34 @@ def test_played_clip_is_captured_tagged_and_timestamped(
     assert all(e.sample % tiny_model.hop_samples == 0 for e in events if e.kind == "start")
 
 
+def test_silence_and_faint_noise_on_the_microphone_start_no_tag(
+    virtual_mic: VirtualMic, tiny_model: TaggerModel, tmp_path: Path
+) -> None:
+    rate = 44100
+    faint = np.random.default_rng(7).standard_normal(15 * rate) * 10 ** (-60 / 20)  # -60 dBFS RMS
+    path = tmp_path / "silence_then_faint_noise.wav"
+    sf.write(str(path), np.concatenate([np.zeros(15 * rate), faint]).astype(np.float32), rate, subtype="FLOAT")
+    results: list[WindowResult] = []
+    events: list[TagEvent] = []
+    engine = SlowEngine(tiny_model, delay_s=0.0)
+    config = RuntimeConfig(on_threshold=0.0, off_threshold=0.0)  # without the gate, any window starts every tag
+    with StreamTagger(engine, MicSource(virtual_mic.capture_device), on_window=results.append,
+                      on_event=events.append, config=config) as stream:
+        virtual_mic.play(path, timeout_s=60.0)
+        stream.run_for(0.5)
+    stats = stream.stats()
+    assert stats.captured_s > 30.0 and stats.lost_samples == 0
+    assert len(results) > 100 and all(r.silent for r in results)
+    assert max(r.level_dbfs for r in results) > -65.0  # the faint noise reached the microphone, below the gate
+    assert events == [] and engine.batch_sizes == []
+
+
 def test_slow_engine_drops_windows_but_never_blocks_the_device_callback(
     virtual_mic: VirtualMic, tiny_model: TaggerModel
 ) -> None:
     source = MicSource(virtual_mic.capture_device, block_samples=512)
     engine = SlowEngine(tiny_model, delay_s=0.7)
-    config = RuntimeConfig(queue_windows=1)
+    config = RuntimeConfig(queue_windows=1, silence_threshold_dbfs=None)  # the idle microphone is silent
     started_s = time.monotonic()
     with StreamTagger(engine, source, config=config) as stream:
         stream.run_for(3.0)
