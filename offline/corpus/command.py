@@ -38,6 +38,7 @@ from offline.corpus.config import CorpusConfig
 from offline.corpus.fonts import FontError, font_provenance, read_inventory
 from offline.corpus.manifest import assign_folds, summarise, write_manifest, write_summary
 from offline.corpus.real import (
+    RealClip,
     RealDataError,
     drop_scarce_labels,
     find_real_data,
@@ -103,6 +104,42 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+@dataclasses.dataclass(frozen=True)
+class RealSelection:
+    """The real clips a corpus build uses and their split.
+
+    clips: the clips kept (wanted labels, repeated rows read once, scarce labels left out).
+    splits: clip path -> ``"train"`` or ``"heldout"``, by whole recording group.
+    left_out_labels: label -> clip count of the labels too scarce to keep.
+    repeats: one notice per repeated manifest row.
+    """
+
+    clips: list[RealClip]
+    splits: dict[Path, str]
+    left_out_labels: dict[str, int]
+    repeats: list[str]
+
+    def heldout(self, label: str) -> list[RealClip]:
+        """The held-out clips of ``label``, in manifest order."""
+        return [clip for clip in self.clips if clip.label == label and self.splits[clip.path] == "heldout"]
+
+
+def select_real_clips(config: CorpusConfig, real_dir: Path | None) -> RealSelection:
+    """The real clips of ``real_dir`` (``None``: none) that a build with ``config`` uses, and their
+    split; deterministic for a given real-data manifest and config (tests use it to find the
+    recordings the bundled model never trained on)."""
+    repeats: list[str] = []
+    real_clips = read_real_manifest(real_dir, repeats) if real_dir is not None else []
+    rendered_labels = config.classes or tuple(RECIPES)
+    wanted = set(config.real_labels) or ({*rendered_labels, config.other_label} if config.classes else set())
+    if wanted:
+        real_clips = [clip for clip in real_clips if clip.label in wanted]
+    real_clips, too_few = drop_scarce_labels(real_clips, config.real_min_clips, {*RECIPES, config.other_label})
+    held_labels = frozenset() if config.other_as_label else frozenset({config.other_label})
+    splits = split_real_clips(real_clips, config.real_heldout_fraction, config.seed, held_labels)
+    return RealSelection(real_clips, splits, too_few, repeats)
+
+
 def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, force: bool = False,
                  log: Callable[[str], object] = print) -> list[str]:
     """Build the corpus described by ``config`` into ``out_dir``.
@@ -117,17 +154,10 @@ def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, for
     started = time.perf_counter()
     _prepare_output(out_dir, force)
     inventories = {font.name: read_inventory(font) for font in config.fonts}
-    rendered_labels = config.classes or tuple(RECIPES)
-    repeats: list[str] = []
-    real_clips = read_real_manifest(real_dir, repeats) if real_dir is not None else []
-    for message in repeats:
+    real = select_real_clips(config, real_dir)
+    for message in real.repeats:
         log(f"notice: {message}")
-    wanted = set(config.real_labels) or ({*rendered_labels, config.other_label} if config.classes else set())
-    if wanted:
-        real_clips = [clip for clip in real_clips if clip.label in wanted]
-    real_clips, too_few = drop_scarce_labels(real_clips, config.real_min_clips, {*RECIPES, config.other_label})
-    held_labels = frozenset() if config.other_as_label else frozenset({config.other_label})
-    real_splits = split_real_clips(real_clips, config.real_heldout_fraction, config.seed, held_labels)
+    real_clips, real_splits, too_few = real.clips, real.splits, real.left_out_labels
     backgrounds = {split: sorted(c.path for c in real_clips
                                  if c.label == config.other_label and real_splits[c.path] == split)
                    for split in ("train", "heldout")}

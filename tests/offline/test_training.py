@@ -107,3 +107,14 @@ def test_bf16_autocast_trains_on_the_cpu(tiny_fsd: TinyDataset, prepared_cache: 
     cfg = _config(tiny_fsd, tmp_path, prepared_cache, 1, "train.stages=[spec]", "train.precision=bf16")
     (result,) = train_experiment(cfg)
     assert result.epochs == 1 and np.isfinite(result.best_val_loss)
+
+
+def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    from offline.training import cpu_has_native_bf16
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor : 0\nflags : fpu sse2 avx2 avx512f avx512_bf16\n")
+    assert cpu_has_native_bf16(info) is True
+    info.write_text("processor : 0\nflags : fpu sse2 avx2 fma\n")
+    assert cpu_has_native_bf16(info) is False
+    assert cpu_has_native_bf16(tmp_path / "missing") is None
