@@ -52,6 +52,18 @@ def test_renders_and_real_clips_are_scored_apart(run: ExperimentConfig) -> None:
     assert json.loads((report / "heldout.json").read_text())["groups"][REAL]["clips"] == 2
     markdown = (report / "heldout.md").read_text()
     assert f"| {RENDERS} | 2 | 0.750 | 0.500 |" in markdown and "| Flute | 1 | 0.500 | 0.000 |" in markdown
+    assert results["real_by_origin"]["esc50"]["clips"] == 2 and "| esc50 | 2 | 0.500 | 0.500 |" in markdown
+    assert (report / "heldout_confusion_renders.png").stat().st_size > 0
+    assert (report / "heldout_confusion_real.png").stat().st_size > 0
+
+
+def test_other_clips_with_a_class_ranked_first_are_counted_as_false_positives(run: ExperimentConfig) -> None:
+    predictions = Path(run.run_dir) / "predictions" / "comb.csv"
+    predictions.write_text(predictions.read_text().replace("real__y.flac,_other,,_other,Bark", "real__y.flac,_other,,Bark,_other"))
+    results = heldout_report(run)
+    assert results["other_false_positives"] == {"clips": 1, "class_first": 1, "classes": {"Bark": 1}}
+    assert "a class ranked first on 1 of the 1 held-out `_other` clips (Bark 1)." in (
+        Path(run.run_dir) / "report" / "heldout.md").read_text()
 
 
 def test_a_missing_prediction_set_is_named(run: ExperimentConfig, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
