@@ -29,6 +29,7 @@ __all__ = [
     "apply_overrides",
     "from_dict",
     "load_yaml",
+    "parse_yaml",
     "read_yaml_mapping",
     "to_dict",
 ]
@@ -302,7 +303,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], source: s
         if not sep or not key:
             raise ConfigError(f"{source}: override {item!r} is not of the form key=value")
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError as exc:
             raise ConfigError(f"{source}: override {item!r}: value is not valid YAML ({exc})") from None
         node = result
@@ -316,6 +317,28 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str], source: s
             node = child
         node[parts[-1]] = value
     return result
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (``*name``): a config never needs them, and nested
+    aliases expand exponentially (a few hundred bytes can ask for gigabytes)."""
+
+    def compose_node(self, parent: yaml.Node | None, index: object) -> yaml.Node | None:  # type: ignore[override]
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} is not allowed in rtag YAML files", event.start_mark
+            )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def parse_yaml(text: str) -> Any:
+    """``text`` parsed like ``yaml.safe_load``, refusing aliases.
+
+    Raises:
+        yaml.YAMLError: for invalid YAML or an alias.
+    """
+    return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader subclass)
 
 
 def _deep_copy(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -337,7 +360,7 @@ def read_yaml_mapping(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config file ({exc.strerror})") from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if data is None:

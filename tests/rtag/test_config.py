@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, load_yaml, to_dict
+from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, load_yaml, read_yaml_mapping, to_dict
 from tests.conftest import CONFIGS
 
 
@@ -81,3 +81,19 @@ def test_override_without_equals_sign_is_rejected() -> None:
 def test_mismatched_branch_lists_are_rejected() -> None:
     with pytest.raises(ConfigError, match="model.audio"):
         from_dict(ModelConfig, {"audio": {"channels": [8, 8], "kernels": [3], "pools": [2, 2]}})
+
+
+def test_an_alias_bomb_is_refused_at_once_naming_the_file(tmp_path: Path) -> None:
+    levels = ["a: &a [x, x, x, x, x, x, x, x, x]"]
+    for name, previous in zip("bcdefghij", "abcdefghi"):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{previous}'] * 9)}]")
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(levels) + "\nhop_samples: *j\n")
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: not valid YAML .*alias \*a is not allowed"):
+        read_yaml_mapping(bomb)
+    with pytest.raises(ConfigError, match="alias"):
+        apply_overrides({}, ["hop_samples=*a"], "cli")
+    # anchors without aliases are harmless and still read
+    anchored = tmp_path / "anchored.yaml"
+    anchored.write_text("hop_samples: &h 51200\n")
+    assert read_yaml_mapping(anchored) == {"hop_samples": 51200}
