@@ -1,7 +1,8 @@
 """The ``python -m offline`` command line: one sub-command per module in :data:`COMMAND_MODULES`.
 
 Each module exposes ``register(subparsers) -> None`` (adds its parser and sets ``func=run``) and
-``run(args) -> int``; adding a sub-command is adding its module name here.
+``run(args) -> int``; adding a sub-command is adding its name and module here. A sub-command whose
+optional dependencies (the ``train`` extra) are missing says what to install.
 """
 
 from __future__ import annotations
@@ -15,16 +16,16 @@ from rtag.cli import build_command_parser, run_command_line
 
 __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 
-COMMAND_MODULES: tuple[str, ...] = (
-    "offline.commands.prepare",
-    "offline.commands.train",
-    "offline.commands.predict",
-    "offline.commands.evaluate",
-    "offline.commands.export",
-    "offline.commands.bench",
-    "offline.corpus.command",
-    "offline.corpus.report",
-)
+COMMAND_MODULES: dict[str, str] = {
+    "prepare": "offline.commands.prepare",
+    "train": "offline.commands.train",
+    "predict": "offline.commands.predict",
+    "evaluate": "offline.commands.evaluate",
+    "export": "offline.commands.export",
+    "bench": "offline.commands.bench",
+    "build-corpus": "offline.corpus.command",
+    "corpus-report": "offline.corpus.report",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

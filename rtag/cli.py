@@ -11,24 +11,55 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from rtag import __version__
 
-__all__ = ["COMMAND_MODULES", "build_command_parser", "build_parser", "main", "run_command_line"]
+__all__ = [
+    "COMMAND_MODULES", "EXTRA_OF_MODULE", "build_command_parser", "build_parser", "main", "missing_dependency_message",
+    "run_command_line",
+]
 
-COMMAND_MODULES: tuple[str, ...] = ("info", "export", "devices", "listen", "tag", "bench")
+COMMAND_MODULES: dict[str, str] = {
+    name: f"rtag.commands.{name}" for name in ("info", "export", "devices", "listen", "tag", "bench")
+}
+
+
+EXTRA_OF_MODULE: dict[str, str] = {"matplotlib": "train", "sklearn": "train", "mido": "train"}
+"""Third-party modules that only an optional extra of rtag installs, by extra."""
+
+
+def missing_dependency_message(exc: ModuleNotFoundError) -> str:
+    """One line saying what to install for the module ``exc`` could not import."""
+    module = (exc.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    install = f"pip install 'rtag[{extra}]'" if extra else f"pip install {module}"
+    return f"needs the Python module {module!r}, which is not installed: {install}"
+
+
+def _register_unavailable(subparsers: argparse._SubParsersAction, command: str, message: str) -> None:
+    parser = subparsers.add_parser(command, help=f"(unavailable: {message})", description=message, add_help=False)
+    parser.add_argument("ignored", nargs=argparse.REMAINDER)
+
+    def unavailable(args: argparse.Namespace) -> int:
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
+
+    parser.set_defaults(func=unavailable)
 
 
 def build_command_parser(
-    prog: str, description: str, command_modules: Sequence[str], version: str | None = None
+    prog: str, description: str, command_modules: Mapping[str, str], version: str | None = None
 ) -> argparse.ArgumentParser:
     """A parser with ``-v/--verbose`` and one sub-command per module in ``command_modules``.
+
+    A sub-command whose module needs a third-party module that is not installed (an optional
+    extra) is still listed; running it prints one line saying what to install, exit code 2.
 
     Args:
         prog: program name shown in usage lines.
         description: one-line description shown by ``--help``.
-        command_modules: importable module names, each with ``register(subparsers)``.
+        command_modules: sub-command name -> importable module with ``register(subparsers)``.
         version: if given, a ``--version`` flag printing it.
     """
     parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -36,8 +67,15 @@ def build_command_parser(
         parser.add_argument("--version", action="version", version=version)
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages to stderr")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in command_modules:
-        importlib.import_module(name).register(subparsers)
+    for command, name in command_modules.items():
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] in ("rtag", "offline"):
+                raise
+            _register_unavailable(subparsers, command, missing_dependency_message(exc))
+            continue
+        module.register(subparsers)
     return parser
 
 
@@ -74,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     return build_command_parser(
         "rtag",
         "Streaming real-time audio tagger (cnn-audio + cnn-spec -> cnn-comb).",
-        [f"rtag.commands.{name}" for name in COMMAND_MODULES],
+        COMMAND_MODULES,
         version=f"rtag {__version__}",
     )
 
