@@ -9,9 +9,24 @@ from pathlib import Path
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
 from rtag.engines import ENGINE_KINDS, PRECISIONS
 
-__all__ = ["SILENCE_THRESHOLD_RANGE_DBFS", "RuntimeConfig", "load_runtime_config"]
+__all__ = ["RUNTIME_RANGES", "SILENCE_THRESHOLD_RANGE_DBFS", "RuntimeConfig", "load_runtime_config"]
 
 SILENCE_THRESHOLD_RANGE_DBFS = (-120.0, 0.0)  # the level floor (digital silence) to full scale
+
+RUNTIME_RANGES: dict[str, tuple[float, float]] = {
+    "window_samples": (1, 44100 * 60),
+    "hop_samples": (1, 44100 * 60),
+    "ring_buffer_s": (0.01, 600.0),
+    "capture_block_samples": (1, 65536),
+    "queue_windows": (1, 1024),
+    "results_queue": (1, 100_000),
+    "smoothing_windows": (1, 100),
+    "poll_interval_ms": (0.1, 1000.0),
+    "device_retry_initial_s": (0.001, 60.0),
+    "device_retry_max_s": (0.001, 600.0),
+    "device_stall_timeout_s": (0.05, 60.0),
+}
+"""Allowed [low, high] of each numeric runtime key (NaN and infinities are outside every range)."""
 
 
 @dataclass(frozen=True)
@@ -81,19 +96,21 @@ class RuntimeConfig:
                 f"runtime.precision must be one of {', '.join(PRECISIONS[self.engine])} for engine "
                 f"{self.engine!r}, not {self.precision!r}"
             )
-        for name in ("window_samples", "hop_samples"):
+        for name, (low, high) in RUNTIME_RANGES.items():
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise ConfigError(f"runtime.{name} must be positive, not {value}")
-        for name in ("capture_block_samples", "queue_windows", "results_queue", "smoothing_windows"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"runtime.{name} must be at least 1, not {getattr(self, name)}")
-        if self.ring_buffer_s <= 0 or self.poll_interval_ms <= 0:
-            raise ConfigError("runtime.ring_buffer_s and runtime.poll_interval_ms must be positive")
-        if not 0 < self.device_retry_initial_s <= self.device_retry_max_s or self.device_stall_timeout_s <= 0:
+            if value is None and name in ("window_samples", "hop_samples"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+                raise ConfigError(f"runtime.{name} must be within [{low:g}, {high:g}], not {value!r}")
+        if self.window_samples is not None and self.hop_samples is not None and self.hop_samples > self.window_samples:
             raise ConfigError(
-                "runtime.device_retry_initial_s, device_retry_max_s and device_stall_timeout_s must be "
-                "positive, with device_retry_initial_s <= device_retry_max_s"
+                f"runtime.hop_samples ({self.hop_samples}) must not exceed window_samples ({self.window_samples}): "
+                "audio between windows would never be tagged"
+            )
+        if self.device_retry_initial_s > self.device_retry_max_s:
+            raise ConfigError(
+                f"runtime.device_retry_initial_s ({self.device_retry_initial_s}) must not exceed "
+                f"device_retry_max_s ({self.device_retry_max_s})"
             )
         if self.silence_threshold_dbfs is not None and not (
             SILENCE_THRESHOLD_RANGE_DBFS[0] <= self.silence_threshold_dbfs <= SILENCE_THRESHOLD_RANGE_DBFS[1]

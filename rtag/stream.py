@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import soxr
 
+from rtag.config import ConfigError
 from rtag.engines import Engine, as_engine
 from rtag.labels import OTHER_LABEL
 from rtag.ring_buffer import Chunk, RingBuffer
@@ -122,6 +123,11 @@ class StreamTagger:
         self.sample_rate_hz = int(self.engine.sample_rate_hz)
         self.window_samples = self.config.window_samples or int(self.engine.window_samples)
         self.hop_samples = self.config.hop_samples or int(self.engine.hop_samples)
+        if self.hop_samples > self.window_samples:
+            raise ConfigError(
+                f"runtime.hop_samples ({self.hop_samples}) must not exceed the window ({self.window_samples} "
+                "samples): audio between windows would never be tagged"
+            )
         block_samples = self.config.capture_block_samples
         if source is not None and device is not None:
             raise ValueError("give a source or a device, not both")

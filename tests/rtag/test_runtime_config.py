@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from rtag.config import ConfigError
+from rtag.model import TaggerModel
+from rtag.stream import StreamTagger
 from rtag.runtime_config import RuntimeConfig, load_runtime_config
 from tests.conftest import CONFIGS
 
@@ -40,3 +43,30 @@ def test_precision_is_checked_against_the_engine() -> None:
     assert load_runtime_config(None, ["precision=bf16"]).precision == "bf16"
     with pytest.raises(ConfigError, match="runtime.precision must be one of fp32, bf16 for engine 'torch'"):
         load_runtime_config(None, ["precision=int8"])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("ring_buffer_s=.inf", "ring_buffer_s"),
+        ("ring_buffer_s=1e6", "ring_buffer_s"),
+        ("poll_interval_ms=.inf", "poll_interval_ms"),
+        ("poll_interval_ms=1e7", "poll_interval_ms"),
+        ("device_stall_timeout_s=.nan", "device_stall_timeout_s"),
+        ("queue_windows=0", "queue_windows"),
+        ("smoothing_windows=true", "smoothing_windows"),
+        ("hop_samples=-5", "hop_samples"),
+        ("silence_threshold_dbfs=.nan", "silence_threshold_dbfs"),
+        ("on_threshold=.nan", "thresholds"),
+    ],
+)
+def test_every_numeric_key_is_range_checked_by_name(override: str, key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_runtime_config(None, [override])
+
+
+def test_a_hop_longer_than_the_window_is_refused(tiny_model: TaggerModel) -> None:
+    with pytest.raises(ConfigError, match="hop_samples .* must not exceed window_samples"):
+        load_runtime_config(None, ["window_samples=1000", "hop_samples=2000"])
+    with pytest.raises(ConfigError, match=r"runtime.hop_samples \(200000\) must not exceed the window"):
+        StreamTagger(tiny_model, np.zeros(44100, np.float32), config=RuntimeConfig(hop_samples=200000))
