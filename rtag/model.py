@@ -114,6 +114,9 @@ class TaggerModel:
 
         Returns:
             float32 probabilities [B, num_classes] (softmax; each row sums to one).
+
+        Raises:
+            ValueError: for another shape, or NaN or infinite samples.
         """
         batch = np.asarray(audio, dtype=np.float32)
         if batch.ndim == 1:
@@ -122,6 +125,8 @@ class TaggerModel:
             raise ValueError(
                 f"expected audio shaped [B, {self.window_samples}] or [{self.window_samples}], got {batch.shape}"
             )
+        if not np.all(np.isfinite(batch)):
+            raise ValueError(f"audio holds {int(np.count_nonzero(~np.isfinite(batch)))} NaN or infinite samples")
         inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         return torch.softmax(self.network(inputs).float(), dim=-1).cpu().numpy()
 

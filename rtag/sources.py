@@ -51,6 +51,7 @@ logger = logging.getLogger("rtag.stream")
 
 FIRST_BLOCK_TIMEOUT_S = 5.0  # a freshly opened stream may take this long to deliver its first block
 STANDARD_RATES_HZ = (8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000)
+MAX_CHANNELS = 32  # a 2-D array with at most this many rows and more columns is taken as [channels, N] and refused
 
 
 class DeviceError(ValueError):
@@ -587,7 +588,12 @@ class FileSource(_ReplaySource):
         self.sample_rate_hz = int(self._file.samplerate)
 
     def _read_block(self, frames: int) -> np.ndarray:
-        return self._file.read(frames, dtype="float32", always_2d=True)
+        start = self._file.tell()
+        block = self._file.read(frames, dtype="float32", always_2d=True)
+        if not np.all(np.isfinite(block)):
+            bad = int(np.count_nonzero(~np.isfinite(block)))
+            raise AudioFileError(self.path, f"holds {bad} NaN or infinite samples in frames {start}-{start + block.shape[0]}")
+        return block
 
     def _close(self) -> None:
         self._file.close()
@@ -615,7 +621,17 @@ class ArraySource(_ReplaySource):
         super().__init__(realtime, block_samples)
         self._audio = np.asarray(audio, dtype=np.float32)
         if self._audio.ndim not in (1, 2):
-            raise ValueError(f"expected audio shaped [N] or [N, channels], got {self._audio.shape}")
+            raise ValueError(f"array: expected audio shaped [N] or [N, channels], got {self._audio.shape}")
+        if self._audio.ndim == 2 and self._audio.shape[0] < self._audio.shape[1] and self._audio.shape[0] <= MAX_CHANNELS:
+            raise ValueError(
+                f"array: shaped {self._audio.shape}, which looks like [channels, N]; pass [N, channels] "
+                "(audio.T) or one channel [N]"
+            )
+        if self._audio.size == 0:
+            raise ValueError("array: holds no samples")
+        if not np.all(np.isfinite(self._audio)):
+            bad = int(np.count_nonzero(~np.isfinite(self._audio)))
+            raise ValueError(f"array: holds {bad} NaN or infinite samples")
         self.name = "array"
         self.sample_rate_hz = int(sample_rate_hz)
         self._offset = 0

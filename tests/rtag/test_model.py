@@ -62,3 +62,10 @@ def test_resolve_device() -> None:
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError, match="unknown device"):
         resolve_device("toaster")
+
+
+def test_predict_refuses_nan_samples(tiny_model: TaggerModel) -> None:
+    audio = np.zeros((2, tiny_model.window_samples), np.float32)
+    audio[1, 5] = np.inf
+    with pytest.raises(ValueError, match="audio holds 1 NaN or infinite samples"):
+        tiny_model.predict(audio)

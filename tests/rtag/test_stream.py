@@ -307,3 +307,21 @@ def test_other_raises_no_events_unless_report_other_is_set() -> None:
 
     assert run(RuntimeConfig()) == []
     assert [(e.label, e.kind) for e in run(RuntimeConfig(report_other=True))] == [("_other", "start"), ("_other", "end")]
+
+
+def test_arrays_and_files_with_bad_samples_are_refused_by_one_rule(tiny_model: TaggerModel, tmp_path: Path) -> None:
+    stereo_first = np.zeros((2, 44100), np.float32)
+    with pytest.raises(ValueError, match=r"array: shaped \(2, 44100\), which looks like \[channels, N\]"):
+        StreamTagger(tiny_model, stereo_first)
+    assert StreamTagger(tiny_model, stereo_first.T).source.sample_rate_hz == 44100  # [N, channels] is fine
+    with_nan = noise(1.0)
+    with_nan[100:103] = np.nan
+    with pytest.raises(ValueError, match="array: holds 3 NaN or infinite samples"):
+        StreamTagger(tiny_model, with_nan)
+    path = tmp_path / "nan.wav"
+    sf.write(str(path), with_nan, 44100, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=r"nan.wav: holds 3 NaN or infinite samples"):
+        rtag.audio_io.load_audio(path)
+    with pytest.raises(AudioFileError, match=r"nan.wav: holds 3 NaN or infinite samples in frames 0-1024"):
+        with StreamTagger(tiny_model, FileSource(path, realtime=False)) as stream:
+            stream.run_for()
