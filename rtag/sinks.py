@@ -166,11 +166,16 @@ class JsonLinesWriter:
     "probability": 0.61, "window_index": 3}`` and, when the input device is lost, fails to reopen
     or is restored, ``{"type": "device", "kind": "lost", "device": "USB Mic", "sample": 441000,
     "gap_samples": 0, "attempt": 0, "message": "its stream ended"}`` (``sample`` at the capture
-    rate). The file is flushed when the stream stops.
+    rate). Each line is flushed as it is written, so a reader (or a killed process) never sees
+    a partial record. A failed write (a full disk) is kept in :attr:`failure` and ends the writing;
+    ``rtag listen`` then stops with an error.
 
     Args:
         path: output file (created or truncated), or an open text stream.
         top_k: labels listed per window (default 3).
+
+    Attributes:
+        failure: the ``OSError`` of the first failed write, or ``None``.
     """
 
     def __init__(self, path: str | Path | IO[str], top_k: int = 3) -> None:
@@ -181,6 +186,21 @@ class JsonLinesWriter:
             self._file = path
             self._owned = False
         self.top_k = top_k
+        self.failure: OSError | None = None
+
+    def _write(self, record: dict[str, object]) -> None:
+        if self.failure is not None:
+            return
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self.failure = exc
+            logger.error("%s: writing JSON lines failed (%s); no more lines are written", self._name, exc)
+
+    @property
+    def _name(self) -> str:
+        return str(getattr(self._file, "name", "JSON lines"))
 
     def on_window(self, result: WindowResult) -> None:
         """Write one window line."""
@@ -196,7 +216,7 @@ class JsonLinesWriter:
             "top": [[label, round(p, 5)] for label, p in result.top(self.top_k, smoothed=False)],
             "top_smoothed": [[label, round(p, 5)] for label, p in result.top(self.top_k)],
         }
-        self._file.write(json.dumps(record) + "\n")
+        self._write(record)
 
     def on_event(self, event: TagEvent) -> None:
         """Write one event line."""
@@ -209,7 +229,7 @@ class JsonLinesWriter:
             "probability": round(event.probability, 5),
             "window_index": event.window_index,
         }
-        self._file.write(json.dumps(record) + "\n")
+        self._write(record)
 
     def on_device_event(self, event: DeviceEvent) -> None:
         """Write one device line."""
@@ -222,10 +242,13 @@ class JsonLinesWriter:
             "attempt": event.attempt,
             "message": event.message,
         }
-        self._file.write(json.dumps(record) + "\n")
+        self._write(record)
 
     def close(self) -> None:
         """Flush, and close the file if this writer opened it."""
-        self._file.flush()
-        if self._owned:
-            self._file.close()
+        try:
+            self._file.flush()
+            if self._owned:
+                self._file.close()
+        except OSError as exc:
+            self.failure = self.failure or exc

@@ -22,6 +22,7 @@ from rtag.stream_results import StreamStats
 
 __all__ = ["register", "run", "summary"]
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 STOP_POLL_S = 0.05  # how often the main thread looks for Ctrl-C and the end of the stream
 
 
@@ -63,17 +64,19 @@ def summary(stats: StreamStats) -> str:
 
 @contextmanager
 def _ctrl_c_requests_stop() -> Iterator[threading.Event]:
-    """While inside, Ctrl-C (SIGINT) sets the yielded event instead of raising KeyboardInterrupt
-    wherever the main thread happens to be; the stream is then stopped in order."""
+    """While inside, Ctrl-C (SIGINT) and SIGTERM (what service managers send) set the yielded
+    event instead of raising KeyboardInterrupt or killing the process wherever the main thread
+    happens to be; the stream is then stopped in order."""
     requested = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield requested
         return
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: requested.set())
+    previous = {sig: signal.signal(sig, lambda signum, frame: requested.set()) for sig in STOP_SIGNALS}
     try:
         yield requested
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,16 +93,20 @@ def run(args: argparse.Namespace) -> int:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
     engine = create_engine(load_model(args.model), config.engine, config.precision)
     sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
-    if args.jsonl is not None:
-        sinks.append(JsonLinesWriter(args.jsonl, top_k=args.top_k))
+    writer = JsonLinesWriter(args.jsonl, top_k=args.top_k) if args.jsonl is not None else None
+    if writer is not None:
+        sinks.append(writer)
     stream = StreamTagger(engine, source, device=args.device, config=config, sinks=sinks)
     print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
     with stream, _ctrl_c_requests_stop() as stop_requested:
         deadline_s = None if args.duration_s is None else time.monotonic() + args.duration_s
-        while not stream.finished and not stop_requested.is_set():
+        while not stream.finished and not stop_requested.is_set() and (writer is None or writer.failure is None):
             remaining_s = None if deadline_s is None else deadline_s - time.monotonic()
             if remaining_s is not None and remaining_s <= 0:
                 break
             stream.run_for(STOP_POLL_S if remaining_s is None else min(STOP_POLL_S, remaining_s))
     print(summary(stream.stats()), file=sys.stderr)
+    if writer is not None and writer.failure is not None:
+        print(f"rtag listen: error: --jsonl {args.jsonl}: write failed ({writer.failure})", file=sys.stderr)
+        return 1
     return 0

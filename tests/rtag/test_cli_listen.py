@@ -38,6 +38,17 @@ def test_listen_replays_a_file_fast_into_json_lines(
     assert "7 tagged, 0 dropped, 0 skipped" in captured.err
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_failed_json_lines_write_is_an_error_not_a_callback_count(
+    tiny_bundle: Path, noise_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["listen", "--model", str(tiny_bundle), "--source", str(noise_file), "--fast", "--jsonl", "/dev/full"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "rtag listen: error: --jsonl /dev/full: write failed" in err and "No space left on device" in err
+    assert "callback errors: 0" in err
+
+
 def test_fast_without_a_source_is_refused(tiny_bundle: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["listen", "--model", str(tiny_bundle), "--fast"]) == 2
     assert "--fast needs --source" in capsys.readouterr().err

@@ -48,8 +48,9 @@ def _rtag_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name.startswith("rtag-")]
 
 
-def test_ctrl_c_on_listen_ends_within_a_second_with_complete_json_lines(
-    tiny_bundle: Path, tiny_model: TaggerModel, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_or_sigterm_on_listen_ends_within_a_second_with_complete_json_lines(
+    tiny_bundle: Path, tiny_model: TaggerModel, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
     source = _noise_file(tmp_path / "long.wav", 60.0)
     out = tmp_path / "out.jsonl"
@@ -62,8 +63,10 @@ def test_ctrl_c_on_listen_ends_within_a_second_with_complete_json_lines(
     try:
         assert "listening to long.wav" in process.stderr.readline()  # type: ignore[union-attr]
         time.sleep(2.0)  # real-time replay: several windows
+        written = out.read_text()
+        assert written.count("\n") >= 4 and written.endswith("\n"), "lines are written as they are made"
         interrupted_s = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         summary = process.stderr.readline()  # type: ignore[union-attr]
         stopped_s = time.monotonic() - interrupted_s  # the stream has stopped and the sinks are closed
         code = process.wait(timeout=10)
@@ -72,7 +75,7 @@ def test_ctrl_c_on_listen_ends_within_a_second_with_complete_json_lines(
     finally:
         if process.poll() is None:
             process.kill()
-    print(f"rtag listen: stopped {stopped_s * 1000:.0f} ms, exited {exited_s * 1000:.0f} ms after SIGINT")
+    print(f"rtag listen: stopped {stopped_s * 1000:.0f} ms, exited {exited_s * 1000:.0f} ms after {stop_signal.name}")
     assert code == 0, stderr
     assert "windows:" in summary and "Traceback" not in stderr
     assert stopped_s < STOP_LIMIT_S
