@@ -9,7 +9,9 @@ metadata holds:
 - ``labels``: the class names as a JSON list, in output order;
 - ``hop_samples``: the default step between streaming windows (51200 for the 2 s model);
 - ``provenance``: JSON (training data, metrics, git commit, creation time, ...);
-- ``weights_sha256``: a checksum of all tensor bytes, so a flipped bit is caught at load time.
+- ``weights_sha256``: a checksum of all tensor bytes, so a flipped bit is caught at load time;
+- ``metadata_sha256`` (format 2 on): a checksum of every other metadata entry, so a flipped bit
+  in a label, the config or the hop is caught too.
 
 :func:`read_bundle` checks all of it and raises :class:`BundleError` naming the file and what is
 wrong; nothing half-loaded is ever returned.
@@ -37,7 +39,7 @@ from rtag.config import ConfigError, ModelConfig, from_dict, to_dict
 __all__ = ["FORMAT_VERSION", "Bundle", "BundleError", "read_bundle", "read_metadata", "save_bundle"]
 
 FORMAT_NAME = "rtag-bundle"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class BundleError(ValueError):
@@ -111,6 +113,13 @@ def _weights_digest(state_dict: Mapping[str, torch.Tensor]) -> str:
     return digest.hexdigest()
 
 
+def _metadata_digest(metadata: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(k for k in metadata if k != "metadata_sha256"):
+        digest.update(json.dumps([key, metadata[key]]).encode("utf-8"))
+    return digest.hexdigest()
+
+
 def save_bundle(
     path: str | Path,
     network: torch.nn.Module,
@@ -161,6 +170,7 @@ def save_bundle(
         "provenance": json.dumps(facts, default=str),
         "weights_sha256": _weights_digest(state),
     }
+    metadata["metadata_sha256"] = _metadata_digest(metadata)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
@@ -224,6 +234,8 @@ def read_metadata(path: str | Path) -> dict[str, str]:
         )
     if version < 1:
         raise BundleError(f"{path}: bundle format_version {version} is not valid")
+    if version >= 2 and metadata.get("metadata_sha256") != _metadata_digest(metadata):
+        raise BundleError(f"{path}: bundle metadata is corrupt (checksum mismatch)")
     return metadata
 
 

@@ -11,7 +11,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from rtag.bundle import FORMAT_VERSION, BundleError, read_bundle, read_metadata, save_bundle
+from rtag.bundle import FORMAT_VERSION, BundleError, _metadata_digest, read_bundle, read_metadata, save_bundle
 from rtag.config import ModelConfig, load_yaml
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
@@ -47,12 +47,15 @@ def bundle_path(tmp_path: Path, network: torch.nn.Module, tiny_config: ModelConf
     )
 
 
-def rewrite_metadata(path: Path, **changes: str) -> Path:
-    """Copy a bundle with some metadata fields replaced (tensors kept)."""
+def rewrite_metadata(path: Path, resign: bool = True, **changes: str) -> Path:
+    """Copy a bundle with some metadata fields replaced (tensors kept); ``resign`` recomputes the
+    metadata checksum, as a tool that means the change would (so later checks are reached)."""
     with safe_open(str(path), framework="pt") as handle:
         metadata = dict(handle.metadata())
         tensors = {k: handle.get_tensor(k) for k in handle.keys()}
     metadata.update(changes)
+    if resign:
+        metadata["metadata_sha256"] = _metadata_digest(metadata)
     out = path.with_name("edited.rtag")
     save_file(tensors, str(out), metadata=metadata)
     return out
@@ -107,6 +110,27 @@ def test_flipped_weight_byte_fails_the_checksum(bundle_path: Path) -> None:
     bundle_path.write_bytes(bytes(data))
     with pytest.raises(BundleError, match="checksum mismatch"):
         read_bundle(bundle_path)
+
+
+@pytest.mark.parametrize("field", ["labels", "hop_samples", "config"])
+def test_a_flipped_bit_in_the_metadata_fails_its_checksum(bundle_path: Path, field: str) -> None:
+    value = read_metadata(bundle_path)[field]
+    position = len(value) // 2
+    flipped = value[:position] + chr(ord(value[position]) ^ 0x02) + value[position + 1 :]
+    edited = rewrite_metadata(bundle_path, resign=False, **{field: flipped})
+    with pytest.raises(BundleError, match=r"edited\.rtag: bundle metadata is corrupt \(checksum mismatch\)"):
+        read_bundle(edited)
+
+
+def test_a_format_1_bundle_without_a_metadata_checksum_still_loads(bundle_path: Path) -> None:
+    with safe_open(str(bundle_path), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {k: handle.get_tensor(k) for k in handle.keys()}
+    del metadata["metadata_sha256"]
+    metadata["format_version"] = "1"
+    old = bundle_path.with_name("format1.rtag")
+    save_file(tensors, str(old), metadata=metadata)
+    assert read_bundle(old).format_version == 1
 
 
 def test_non_bundle_files_are_rejected(tmp_path: Path) -> None:
