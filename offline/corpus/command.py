@@ -184,7 +184,7 @@ def build_corpus(config: CorpusConfig, out_dir: Path, real_dir: Path | None, for
         "negative_label": {"label": config.other_label,
                            "treatment": "training label" if config.other_as_label else "held-out evaluation only"},
         "left_out_labels": too_few,
-        "repeated_real_rows": len(repeats),
+        "repeated_real_rows": len(real.repeats),
         "typing": {"source": config.typing.source, "keystroke_recordings": len(keystrokes),
                    "sequences": config.typing.sequences if keystrokes else 0},
         "failed_clips": len(failures),
