@@ -25,7 +25,7 @@ async def consume(queue: asyncio.Queue[rtag.TagEvent | None]) -> int:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model bundle (*.rtag)")
+    parser.add_argument("--model", help="model bundle (*.rtag); default: the bundled model")
     parser.add_argument("--config", help="runtime config YAML (thresholds, smoothing); default: built-in")
     parser.add_argument("--source", help="replay this audio file at real-time pace instead of the microphone")
     parser.add_argument("--duration-s", type=float, default=20.0, help="how long to listen (default 20)")

@@ -18,7 +18,7 @@ import rtag
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model bundle (*.rtag)")
+    parser.add_argument("--model", help="model bundle (*.rtag); default: the bundled model")
     parser.add_argument("--config", help="runtime config YAML (thresholds, smoothing); default: built-in")
     parser.add_argument("recording", help="audio file")
     args = parser.parse_args()

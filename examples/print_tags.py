@@ -14,7 +14,7 @@ import rtag
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model bundle (*.rtag)")
+    parser.add_argument("--model", help="model bundle (*.rtag); default: the bundled model")
     inputs = parser.add_mutually_exclusive_group()
     inputs.add_argument("--device", help="input device index or part of its name (default: system default)")
     inputs.add_argument("--source", help="replay this audio file at real-time pace instead")

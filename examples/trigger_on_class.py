@@ -18,7 +18,7 @@ from rtag.runtime_config import RuntimeConfig
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", required=True, help="model bundle (*.rtag)")
+    parser.add_argument("--model", help="model bundle (*.rtag); default: the bundled model")
     parser.add_argument("--label", required=True, help="class to react to, e.g. Bark")
     parser.add_argument("--source", help="replay this audio file at real-time pace instead of the microphone")
     parser.add_argument("--on-threshold", type=float, default=0.5, help="start threshold (default 0.5)")

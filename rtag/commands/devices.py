@@ -20,19 +20,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List audio input devices; the default one is marked with '*'. Pass an index or "
         "a part of a name to 'rtag listen --device'.",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object per device")
+    parser.add_argument("--json", action="store_true", help="print the devices as one JSON array ([] when there is none)")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the input devices; exit code 1 when there is none."""
     devices = list_input_devices()
+    if args.json:
+        print(json.dumps([asdict(device) for device in devices]))
     if not devices:
         print(
             "no audio input device found; 'rtag listen --source FILE' replays a file instead",
             file=sys.stderr,
         )
         return 1
-    for device in devices:
-        print(json.dumps(asdict(device)) if args.json else device)
+    if not args.json:
+        for device in devices:
+            print(device)
     return 0

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from rtag.commands import positive_int
 from rtag.engines import create_engine
 from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
@@ -38,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="input device index or part of its name (see 'rtag devices')")
     parser.add_argument("--source", type=Path, help="replay this audio file instead of a device")
     parser.add_argument("--fast", action="store_true", help="with --source: replay as fast as possible")
-    parser.add_argument("--top-k", type=int, default=3, help="labels shown per window (default 3)")
+    parser.add_argument("--top-k", type=positive_int, default=3, help="labels shown per window (default 3)")
     parser.add_argument("--jsonl", type=Path, help="also write windows and events as JSON lines here")
     parser.add_argument("--config", type=Path, help="runtime config YAML (default: built-in defaults)")
     parser.add_argument(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rtag.commands import positive_int
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--fast", action="store_true", help="step 51200 samples instead of 5120")
     parser.add_argument("--timeline", action="store_true", help="one row per streaming window")
     parser.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="output format")
-    parser.add_argument("--top-k", type=int, default=3, help="labels per row (default 3)")
+    parser.add_argument("--top-k", type=positive_int, default=3, help="labels per row (default 3)")
     parser.add_argument("--engine", choices=ENGINE_KINDS, default="torch", help="inference back end (default torch)")
     parser.add_argument(
         "--precision", default="fp32", help="fp32 (default); bf16 with torch; int8 with onnx (NAME.int8.onnx beside the bundle)"

@@ -10,6 +10,7 @@ import pytest
 import soundfile as sf
 
 from rtag.bundle import FORMAT_VERSION
+from rtag.cli import main
 from tests.fixtures.cli_runner import run_cli
 from tests.rtag.test_bundle import rewrite_metadata
 
@@ -61,3 +62,11 @@ def test_a_bundle_from_a_newer_rtag_names_its_version(tiny_bundle: Path, tmp_pat
 def test_a_missing_bundle_is_named(tmp_path: Path) -> None:
     result = run_cli(["info", str(tmp_path / "absent.rtag")])
     assert result.returncode == 2 and "absent.rtag" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", ["tag", "listen"])
+def test_top_k_of_zero_is_a_usage_error(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--top-k", "0", *(["x.wav"] if command == "tag" else [])])
+    assert exited.value.code == 2
+    assert "--top-k: must be at least 1, not 0" in capsys.readouterr().err

@@ -61,6 +61,8 @@ def test_no_input_device_says_so_and_names_source(tiny_bundle: Path) -> None:
     if devices.returncode == 0:
         pytest.skip(f"this machine has real input devices:\n{devices.stdout}")
     assert devices.returncode == 1 and "no audio input device" in devices.stderr
+    as_json = run_cli(["devices", "--json"], env)
+    assert as_json.returncode == 1 and json.loads(as_json.stdout) == []
     result = run_cli(["listen", "--model", str(tiny_bundle)], env)
     assert result.returncode == 2
     assert "no audio input device" in result.stderr and "--source" in result.stderr

@@ -159,6 +159,8 @@ def test_devices_command_lists_the_virtual_microphone(virtual_mic: VirtualMic) -
     result = run_cli(["devices"], virtual_mic.env())
     assert result.returncode == 0, result.stderr
     assert any(f" {virtual_mic.capture_device}  (ALSA" in line for line in result.stdout.splitlines()), result.stdout
+    as_json = run_cli(["devices", "--json"], virtual_mic.env())
+    assert as_json.returncode == 0 and virtual_mic.capture_device in [d["name"] for d in json.loads(as_json.stdout)]
 
 
 def test_listen_command_on_the_device_writes_windows_and_a_summary(
