@@ -36,8 +36,10 @@ from safetensors.torch import save_file
 from rtag import __version__
 from rtag.config import ConfigError, ModelConfig, from_dict, to_dict
 
-__all__ = ["FORMAT_VERSION", "Bundle", "BundleError", "read_bundle", "read_metadata", "save_bundle"]
+__all__ = ["DEFAULT_HOP_SAMPLES", "FORMAT_VERSION", "Bundle", "BundleError", "read_bundle", "read_metadata", "save_bundle"]
 
+# the technical report's efficient streaming step for the 2 s model (1.16 s at 44.1 kHz)
+DEFAULT_HOP_SAMPLES = 51200
 FORMAT_NAME = "rtag-bundle"
 FORMAT_VERSION = 2
 
@@ -126,7 +128,7 @@ def save_bundle(
     config: ModelConfig,
     labels: Sequence[str],
     *,
-    hop_samples: int = 51200,
+    hop_samples: int | None = None,
     provenance: Mapping[str, Any] | None = None,
     weights_dtype: str = "float32",
 ) -> Path:
@@ -137,8 +139,8 @@ def save_bundle(
         network: the trained network (any device); its ``state_dict`` is stored.
         config: the architecture it was built from.
         labels: class names in output order; ``len(labels)`` must equal ``config.num_classes``.
-        hop_samples: default step between streaming windows (default 51200, the technical
-            report's efficient 1.2 s step).
+        hop_samples: default step between streaming windows (default: 51200, the technical
+            report's efficient 1.2 s step, or the window length when the window is shorter).
         provenance: JSON-serialisable facts (data, metrics, commit); the rtag version and the
             creation time are added.
         weights_dtype: ``"float32"`` (default) or ``"float16"`` to halve the file; weights are
@@ -149,8 +151,12 @@ def save_bundle(
     """
     labels = tuple(labels)
     _check_labels(labels, config, Path(path))
-    if hop_samples <= 0:
-        raise BundleError(f"{path}: hop_samples must be positive, not {hop_samples}")
+    if hop_samples is None:
+        hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
+    if not 0 < hop_samples <= config.window_samples:
+        raise BundleError(
+            f"{path}: hop_samples must be between 1 and the window ({config.window_samples} samples), not {hop_samples}"
+        )
     if weights_dtype not in ("float32", "float16"):
         raise BundleError(f"{path}: weights_dtype must be 'float32' or 'float16', not {weights_dtype!r}")
     dtype = torch.float16 if weights_dtype == "float16" else torch.float32

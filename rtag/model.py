@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtag.bundle import BundleError, read_bundle
+from rtag.bundle import DEFAULT_HOP_SAMPLES, BundleError, read_bundle
 from rtag.config import ModelConfig
 from rtag.labels import top_labels
 from rtag.networks import TaggerNetwork
@@ -40,7 +40,8 @@ class TaggerModel:
         labels: class names in output order.
         sample_rate_hz: the rate audio must have (44100 for the papers' models).
         window_samples: input length of one window (88200 for the 2 s model).
-        hop_samples: default step between streaming windows (51200 for the 2 s model).
+        hop_samples: default step between streaming windows (51200 for the 2 s model; a shorter
+            window's model defaults to its window length, so no audio falls between windows).
         provenance: how the model was made (data, metrics, commit), from its bundle.
         device: where the network runs.
         source_path: the bundle it was loaded from (``None`` for an in-memory network).
@@ -52,7 +53,7 @@ class TaggerModel:
         network: TaggerNetwork,
         config: ModelConfig,
         labels: Sequence[str],
-        hop_samples: int = 51200,
+        hop_samples: int | None = None,
         device: str | torch.device = "auto",
         provenance: dict | None = None,
         source_path: Path | None = None,
@@ -60,8 +61,12 @@ class TaggerModel:
     ) -> None:
         if len(labels) != config.num_classes:
             raise ValueError(f"{len(labels)} labels for a network with {config.num_classes} outputs")
-        if hop_samples <= 0:
-            raise ValueError(f"hop_samples must be positive, not {hop_samples}")
+        if hop_samples is None:
+            hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
+        if not 0 < hop_samples <= config.window_samples:
+            raise ValueError(
+                f"hop_samples must be between 1 and the window ({config.window_samples} samples), not {hop_samples}"
+            )
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.config = config
@@ -79,7 +84,7 @@ class TaggerModel:
         network: TaggerNetwork,
         config: ModelConfig,
         labels: Sequence[str],
-        hop_samples: int = 51200,
+        hop_samples: int | None = None,
         device: str | torch.device = "auto",
     ) -> TaggerModel:
         """Wrap an in-memory network (e.g. just trained, or freshly built for tests)."""
