@@ -10,9 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 import rtag
+from offline.corpus.command import DEFAULT_CONFIG as CORPUS_CONFIG
+from offline.corpus.command import select_real_clips
+from offline.corpus.config import CorpusConfig
 from rtag.audio_io import load_audio
+from rtag.config import load_yaml
 from rtag.engines import create_engine
 from rtag.model import DEFAULT_BUNDLE
 from rtag.quantize import int8_graph_path
@@ -21,6 +26,8 @@ from tests.conftest import REPO_ROOT
 from tests.fixtures.cli_runner import run_cli
 
 DEMO = REPO_ROOT / "examples" / "audio" / "demo.wav"
+# measured on the fixture's clips with the shipped model (docs/model-card.md), less a margin
+HELDOUT_REAL_MAP3_FLOOR = 0.45  # measured 0.490 on 48 clips
 # classes the corpus renders from General MIDI: each has held-out TimGM6mb renders
 RENDERED_CLASSES = (
     "Acoustic_guitar", "Applause", "Bass_drum", "Cello", "Chime", "Clarinet", "Cowbell", "Double_bass",
@@ -84,20 +91,40 @@ def test_rtag_tag_ranks_held_out_renders_of_each_known_class_in_the_top_3(tmp_pa
         row = json.loads(line)
         hits[row["path"]] = Path(row["path"]).parent.name in [t["label"] for t in row["top"]]
     assert len(hits) == len(files)
-    # measured: 33 of 42 (79 %); held-out renders are mAP@3 0.618 overall (docs/model-card.md)
+    # held-out renders are mAP@3 0.541 overall (docs/model-card.md); the top 3 holds the class far
+    # more often than the top 1
     assert sum(hits.values()) >= 0.7 * len(files), [p for p, hit in hits.items() if not hit]
 
 
+def _map3(probabilities: list[np.ndarray], actual: list[str], labels: tuple[str, ...]) -> float:
+    ranked = [[labels[i] for i in np.argsort(-p)[:3]] for p in probabilities]
+    return float(np.mean([1.0 / (r.index(a) + 1) if a in r else 0.0 for r, a in zip(ranked, actual)]))
+
+
+@pytest.fixture(scope="module")
+def heldout_real(model: rtag.TaggerModel, real_data: Path) -> list[tuple[str, np.ndarray]]:
+    """Up to three held-out real recordings (manifest order, at most 8 s) of each class the model
+    knows: groups it never trained on, found by recomputing the corpus split."""
+    selection = select_real_clips(load_yaml(CORPUS_CONFIG, CorpusConfig), real_data)
+    clips = []
+    for label in model.labels:
+        picked = [c for c in selection.heldout(label) if sf.info(str(c.path)).duration <= 8.0][:3]
+        clips += [(label, load_audio(c.path, model.sample_rate_hz)) for c in picked]
+    return clips
+
+
 @pytest.mark.slow
-def test_int8_agrees_with_fp32_on_real_recordings(
-    model: rtag.TaggerModel, real_data: Path, real_manifest: list[dict[str, str]]
+def test_held_out_real_recordings_are_tagged_and_int8_agrees_with_fp32(
+    model: rtag.TaggerModel, heldout_real: list[tuple[str, np.ndarray]]
 ) -> None:
     int8 = create_engine(model, "onnx", "int8")
-    rows = real_manifest[:: max(1, len(real_manifest) // 80)]
-    fp32_top, int8_top = [], []
-    for row in rows:
-        clip = load_audio(real_data / row["path"], model.sample_rate_hz)
-        fp32_top.append(int(np.argmax(tag_clip(model.predict, clip, model.window_samples, model.hop_samples))))
-        int8_top.append(int(np.argmax(tag_clip(int8.predict, clip, model.window_samples, model.hop_samples))))
-    agreement = float(np.mean(np.array(fp32_top) == np.array(int8_top)))
-    assert agreement >= 0.95, f"int8 top-1 agrees with fp32 on {agreement:.1%} of {len(rows)} real clips"
+    actual = [label for label, _ in heldout_real]
+    fp32 = [tag_clip(model.predict, clip, model.window_samples, model.hop_samples) for _, clip in heldout_real]
+    quantized = [tag_clip(int8.predict, clip, model.window_samples, model.hop_samples) for _, clip in heldout_real]
+    fp32_map3, int8_map3 = _map3(fp32, actual, model.labels), _map3(quantized, actual, model.labels)
+    agreement = float(np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(fp32, quantized)]))
+    print(f"{len(actual)} held-out real clips: mAP@3 fp32 {fp32_map3:.3f}, int8 {int8_map3:.3f}, top-1 agreement {agreement:.1%}")
+    assert len(set(actual)) >= 12
+    assert fp32_map3 >= HELDOUT_REAL_MAP3_FLOOR
+    assert int8_map3 >= fp32_map3 - 0.02
+    assert agreement >= 0.9, f"int8 top-1 agrees with fp32 on {agreement:.1%} of {len(actual)} held-out real clips"
