@@ -153,10 +153,8 @@ def save_bundle(
     _check_labels(labels, config, Path(path))
     if hop_samples is None:
         hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
-    if not 0 < hop_samples <= config.window_samples:
-        raise BundleError(
-            f"{path}: hop_samples must be between 1 and the window ({config.window_samples} samples), not {hop_samples}"
-        )
+    if hop_samples <= 0:
+        raise BundleError(f"{path}: hop_samples must be positive, not {hop_samples}")
     if weights_dtype not in ("float32", "float16"):
         raise BundleError(f"{path}: weights_dtype must be 'float32' or 'float16', not {weights_dtype!r}")
     dtype = torch.float16 if weights_dtype == "float16" else torch.float32

@@ -63,10 +63,8 @@ class TaggerModel:
             raise ValueError(f"{len(labels)} labels for a network with {config.num_classes} outputs")
         if hop_samples is None:
             hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
-        if not 0 < hop_samples <= config.window_samples:
-            raise ValueError(
-                f"hop_samples must be between 1 and the window ({config.window_samples} samples), not {hop_samples}"
-            )
+        if hop_samples <= 0:
+            raise ValueError(f"hop_samples must be positive, not {hop_samples}")
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.config = config
