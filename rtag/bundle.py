@@ -36,10 +36,20 @@ from safetensors.torch import save_file
 from rtag import __version__
 from rtag.config import ConfigError, ModelConfig, from_dict, to_dict
 
-__all__ = ["DEFAULT_HOP_SAMPLES", "FORMAT_VERSION", "Bundle", "BundleError", "read_bundle", "read_metadata", "save_bundle"]
+__all__ = [
+    "DEFAULT_HOP_SAMPLES", "FORMAT_VERSION", "Bundle", "BundleError", "default_hop_samples", "read_bundle",
+    "read_metadata", "save_bundle",
+]
 
 # the technical report's efficient streaming step for the 2 s model (1.16 s at 44.1 kHz)
 DEFAULT_HOP_SAMPLES = 51200
+
+
+def default_hop_samples(window_samples: int) -> int:
+    """The streaming step a model gets when none is given: 51200 samples, or its window when shorter."""
+    return min(DEFAULT_HOP_SAMPLES, window_samples)
+
+
 FORMAT_NAME = "rtag-bundle"
 FORMAT_VERSION = 2
 
@@ -152,7 +162,7 @@ def save_bundle(
     labels = tuple(labels)
     _check_labels(labels, config, Path(path))
     if hop_samples is None:
-        hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
+        hop_samples = default_hop_samples(config.window_samples)
     if hop_samples <= 0:
         raise BundleError(f"{path}: hop_samples must be positive, not {hop_samples}")
     if weights_dtype not in ("float32", "float16"):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rtag.bundle import DEFAULT_HOP_SAMPLES, BundleError, read_bundle
+from rtag.bundle import BundleError, default_hop_samples, read_bundle
 from rtag.config import ModelConfig
 from rtag.labels import top_labels
 from rtag.networks import TaggerNetwork
@@ -62,7 +62,7 @@ class TaggerModel:
         if len(labels) != config.num_classes:
             raise ValueError(f"{len(labels)} labels for a network with {config.num_classes} outputs")
         if hop_samples is None:
-            hop_samples = min(DEFAULT_HOP_SAMPLES, config.window_samples)
+            hop_samples = default_hop_samples(config.window_samples)
         if hop_samples <= 0:
             raise ValueError(f"hop_samples must be positive, not {hop_samples}")
         self.device = resolve_device(device)

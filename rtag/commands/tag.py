@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rtag.commands import positive_int
 from rtag.audio_io import AudioFileError, load_audio
+from rtag.commands import positive_int
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
 from rtag.level import is_silent, window_level_dbfs

@@ -16,6 +16,7 @@ import rtag
 from offline.corpus.command import DEFAULT_CONFIG as CORPUS_CONFIG
 from offline.corpus.command import select_real_clips
 from offline.corpus.config import CorpusConfig
+from offline.metrics import mean_average_precision_at_k, top_k
 from rtag.audio_io import load_audio
 from rtag.config import load_yaml
 from rtag.engines import create_engine
@@ -96,11 +97,6 @@ def test_rtag_tag_ranks_held_out_renders_of_each_known_class_in_the_top_3(tmp_pa
     assert sum(hits.values()) >= 0.7 * len(files), [p for p, hit in hits.items() if not hit]
 
 
-def _map3(probabilities: list[np.ndarray], actual: list[str], labels: tuple[str, ...]) -> float:
-    ranked = [[labels[i] for i in np.argsort(-p)[:3]] for p in probabilities]
-    return float(np.mean([1.0 / (r.index(a) + 1) if a in r else 0.0 for r, a in zip(ranked, actual)]))
-
-
 @pytest.fixture(scope="module")
 def heldout_real(model: rtag.TaggerModel, real_data: Path) -> list[tuple[str, np.ndarray]]:
     """Up to three held-out real recordings (manifest order, at most 8 s) of each class the model
@@ -121,7 +117,8 @@ def test_held_out_real_recordings_are_tagged_and_int8_agrees_with_fp32(
     actual = [label for label, _ in heldout_real]
     fp32 = [tag_clip(model.predict, clip, model.window_samples, model.hop_samples) for _, clip in heldout_real]
     quantized = [tag_clip(int8.predict, clip, model.window_samples, model.hop_samples) for _, clip in heldout_real]
-    fp32_map3, int8_map3 = _map3(fp32, actual, model.labels), _map3(quantized, actual, model.labels)
+    fp32_map3 = mean_average_precision_at_k(top_k(np.stack(fp32), model.labels), actual)
+    int8_map3 = mean_average_precision_at_k(top_k(np.stack(quantized), model.labels), actual)
     agreement = float(np.mean([np.argmax(a) == np.argmax(b) for a, b in zip(fp32, quantized)]))
     print(f"{len(actual)} held-out real clips: mAP@3 fp32 {fp32_map3:.3f}, int8 {int8_map3:.3f}, top-1 agreement {agreement:.1%}")
     assert len(set(actual)) >= 12

@@ -30,20 +30,21 @@ PLAYED = ("Bark", "Cough", "Computer_keyboard")
 CLIP_S_RANGE = (2.0, 5.0)
 
 
-def _held_out_clips(model: rtag.TaggerModel, real_data: Path) -> list[tuple[str, Path]]:
+def _held_out_clips(model: rtag.TaggerModel, real_data: Path) -> list[tuple[str, Path, np.ndarray]]:
     """For each played label, the first held-out clip (manifest order) of 2-5 s that the model tags
-    right offline with at least the start threshold (geometric mean of windows every hop): this test checks that the live microphone path
-    raises what offline tagging finds; the model's accuracy on held-out recordings is measured in
-    test_default_model.py."""
+    right offline with at least the start threshold (geometric mean of windows every hop), with its
+    audio: this test checks that the live microphone path raises what offline tagging finds; the
+    model's accuracy on held-out recordings is measured in test_default_model.py."""
     selection = select_real_clips(load_yaml(DEFAULT_CONFIG, CorpusConfig), real_data)
     picked = []
     for label in PLAYED:
         for clip in selection.heldout(label):
             if not CLIP_S_RANGE[0] <= sf.info(str(clip.path)).duration <= CLIP_S_RANGE[1]:
                 continue
-            probabilities = model.tag_clip(load_audio(clip.path, RATE_HZ), step_samples=model.hop_samples)
+            audio = load_audio(clip.path, RATE_HZ)
+            probabilities = model.tag_clip(audio, step_samples=model.hop_samples)
             if probabilities[model.labels.index(label)] >= RuntimeConfig().on_threshold:
-                picked.append((label, clip.path))
+                picked.append((label, clip.path, audio))
                 break
         else:
             pytest.fail(f"no held-out {label} clip of {CLIP_S_RANGE} s in {real_data} reaches the start threshold offline")
@@ -57,8 +58,7 @@ def test_held_out_real_sounds_played_to_the_microphone_start_their_tags(
     clips = _held_out_clips(model, real_data)
     gap = np.zeros(int(GAP_S * RATE_HZ), np.float32)
     parts, spans_s = [gap], []
-    for label, path in clips:
-        audio = load_audio(path, RATE_HZ)
+    for label, path, audio in clips:
         audio = audio / max(float(np.abs(audio).max()), 1e-6) * 0.5  # played at -6 dBFS peak
         start_s = sum(p.shape[0] for p in parts) / RATE_HZ
         spans_s.append((label, path.name, start_s, start_s + audio.shape[0] / RATE_HZ))
