@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 STAGES: tuple[str, ...] = ("audio", "spec", "comb")
+COMB_EXTRACTORS: tuple[str, ...] = ("branches", "init_from")
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 LAYOUTS: tuple[str, ...] = ("fsdkaggle2018", "kaggle", "manifest")
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 
@@ -200,6 +202,27 @@ class TrainConfig:
             from instead of random weights (default ``None``): stage ``audio`` takes its raw-audio
             extractor, ``spec`` its spectrogram extractor, ``comb`` its hidden dense layers and,
             when the labels are the same, its output layer. Branch heads start fresh.
+        comb_extractors: where stage ``comb`` takes its frozen extractors from: ``"branches"``
+            (the best cnn-audio and cnn-spec of the same fold, the papers' way; default) or
+            ``"init_from"`` (the extractors of the ``init_from`` bundle, to retrain only the head
+            of a shipped model on new data).
+        lr_schedule: ``"constant"`` (the papers' fixed rate; default) or ``"cosine"`` (from ``lr``
+            down to 0 over ``epochs``, set at the start of every epoch).
+        weight_decay: decoupled weight decay of AdamW (default 0: plain Adam, the papers' recipe).
+        label_smoothing: training targets become ``(1 - s) * t + s / C`` (default 0).
+        head_feature_crops: when set, stage ``comb`` computes the frozen extractors' features of
+            this many augmented examples of every training clip once (the examples epochs
+            ``1..K`` of the audio path would see) and of the validation crops, caches them in the
+            fold folder (``features/``), and trains only the head on them, every cached example
+            every epoch (``max_clips_per_class`` does not apply; class weights follow the cached
+            counts). Features are standardised by their training mean and deviation, folded into
+            the first dense layer when the model is saved (default ``None``: audio through the
+            frozen extractors at every step, the papers' way).
+        head_dropout: dropout before every dense layer of the head but the first, while training
+            on cached features (default 0).
+        head_input_dropout: dropout of the standardised features (default 0).
+        head_feature_noise: standard deviation of Gaussian noise added to the standardised
+            features while training (default 0).
     """
 
     stages: tuple[str, ...] = STAGES
@@ -217,8 +240,39 @@ class TrainConfig:
     progress: bool = True
     max_clips_per_class: int | None = None
     init_from: str | None = None
+    comb_extractors: str = "branches"
+    lr_schedule: str = "constant"
+    weight_decay: float = 0.0
+    label_smoothing: float = 0.0
+    head_feature_crops: int | None = None
+    head_dropout: float = 0.0
+    head_input_dropout: float = 0.0
+    head_feature_noise: float = 0.0
 
     def __post_init__(self) -> None:
+        if self.comb_extractors not in COMB_EXTRACTORS:
+            raise ConfigError(f"train.comb_extractors must be one of {', '.join(COMB_EXTRACTORS)}, not {self.comb_extractors!r}")
+        if self.comb_extractors == "init_from" and self.init_from is None:
+            raise ConfigError("train.comb_extractors 'init_from' needs train.init_from (a cnn-comb bundle)")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"train.lr must be a positive number, not {self.lr}")
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ConfigError(f"train.weight_decay must be a number >= 0, not {self.weight_decay}")
+        for name in ("label_smoothing", "head_dropout", "head_input_dropout"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1.0:
+                raise ConfigError(f"train.{name} must lie in [0, 1), not {value}")
+        if not (math.isfinite(self.head_feature_noise) and self.head_feature_noise >= 0):
+            raise ConfigError(f"train.head_feature_noise must be a number >= 0, not {self.head_feature_noise}")
+        if self.head_feature_crops is not None and self.head_feature_crops < 1:
+            raise ConfigError(f"train.head_feature_crops must be at least 1, not {self.head_feature_crops}")
+        if self.head_feature_crops is None:
+            for name in ("head_dropout", "head_input_dropout", "head_feature_noise"):
+                if getattr(self, name) != 0:
+                    raise ConfigError(f"train.{name} applies to the head trained on cached features: "
+                                      "set train.head_feature_crops too")
         if self.max_clips_per_class is not None and self.max_clips_per_class < 1:
             raise ConfigError(f"train.max_clips_per_class must be at least 1, not {self.max_clips_per_class}")
         for stage in self.stages:
@@ -239,6 +293,12 @@ class TrainConfig:
     def fold_ids(self) -> tuple[int, ...]:
         """The folds this run trains."""
         return tuple(range(self.num_folds)) if self.folds is None else self.folds
+
+    def learning_rate(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return 0.5 * self.lr * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -47,6 +47,7 @@ from offline.checkpoint import (
 from offline.config import ExperimentConfig, resolved_dict, save_resolved
 from offline.distributed import DistributedContext, init_distributed
 from offline.folds import assign_folds
+from offline.head_features import STD_FLOOR, HeadOnFeatures, cached_features, folded_state_dict, shuffled_batches
 from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
@@ -291,11 +292,16 @@ def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold:
             source = start.audio_extractor if isinstance(network, CnnAudio) else start.spec_extractor
             network.extractor.load_state_dict(source.state_dict())
         return network
-    audio, _ = load_stage_network(layout, "audio", fold)
-    spec, _ = load_stage_network(layout, "spec", fold)
-    if not isinstance(audio, CnnAudio) or not isinstance(spec, CnnSpec):
-        raise ValueError(f"{layout.root}: fold {fold} audio/spec checkpoints hold the wrong network kinds")
-    comb = CnnComb.from_branches(audio, spec, model_cfg)
+    if cfg.train.comb_extractors == "init_from" and start is not None:
+        comb = CnnComb(model_cfg)
+        comb.audio_extractor.load_state_dict(start.audio_extractor.state_dict())
+        comb.spec_extractor.load_state_dict(start.spec_extractor.state_dict())
+    else:
+        audio, _ = load_stage_network(layout, "audio", fold)
+        spec, _ = load_stage_network(layout, "spec", fold)
+        if not isinstance(audio, CnnAudio) or not isinstance(spec, CnnSpec):
+            raise ValueError(f"{layout.root}: fold {fold} audio/spec checkpoints hold the wrong network kinds")
+        comb = CnnComb.from_branches(audio, spec, model_cfg)
     if start is not None:
         _warm_start_head(comb, start, same_labels=tuple(labels) == start_labels)
     comb.freeze_features()
@@ -359,28 +365,137 @@ def _batches(loader: DataLoader, progress: bool, desc: str) -> Iterator[tuple[to
     yield from tqdm(loader, desc=desc, unit="batch", leave=False, disable=not progress)
 
 
-@torch.no_grad()
-def _validate(
-    network: nn.Module,
-    loader: DataLoader,
-    weights: torch.Tensor,
-    labels: Sequence[str],
-    ctx: DistributedContext,
-    precision: str,
-) -> tuple[float, float]:
-    network.eval()
-    loss_sum, ap_sum, count = 0.0, 0.0, 0.0
-    for audio, target in loader:
-        audio, target = audio.to(ctx.device), target.to(ctx.device)
-        with autocast_for(ctx.device, precision):
-            logits = network(audio)
-        loss_sum += float(soft_cross_entropy(logits, target, weights)) * audio.shape[0]
-        predicted = top_k(logits.float().cpu().numpy(), labels, 3)
-        actual = [labels[i] for i in target.argmax(dim=1).cpu().tolist()]
-        ap_sum += mean_average_precision_at_k(predicted, actual) * audio.shape[0]
-        count += audio.shape[0]
-    loss_sum, ap_sum, count = ctx.all_reduce_sum([loss_sum, ap_sum, count])
-    return loss_sum / max(count, 1.0), ap_sum / max(count, 1.0)
+def _scores(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+            labels: Sequence[str]) -> tuple[float, float, float]:
+    """Summed loss, summed AP@3 and count of one batch."""
+    loss = float(soft_cross_entropy(logits, target, weights)) * logits.shape[0]
+    predicted = top_k(logits.float().cpu().numpy(), labels, 3)
+    actual = [labels[i] for i in target.argmax(dim=1).cpu().tolist()]
+    return loss, mean_average_precision_at_k(predicted, actual) * logits.shape[0], float(logits.shape[0])
+
+
+def _smoothed(target: torch.Tensor, smoothing: float) -> torch.Tensor:
+    return target if smoothing == 0 else target * (1.0 - smoothing) + smoothing / target.shape[1]
+
+
+def _optimizer_step(optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, loss: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
+class _AudioEpochs:
+    """Epochs of the papers' way: augmented audio through the whole network at every step."""
+
+    def __init__(self, cfg: ExperimentConfig, network: TaggerNetwork, ctx: DistributedContext, train_set: TrainingSet,
+                 val_set: ValidationSet, sampler: EpochSampler, labels: Sequence[str], stage: str, fold: int) -> None:
+        self.cfg, self.network, self.ctx, self.labels = cfg, network, ctx, labels
+        self.train_set, self.sampler, self.desc = train_set, sampler, f"{stage} fold {fold}"
+        loader_args: dict[str, Any] = {"num_workers": cfg.train.num_workers, "pin_memory": ctx.device.type == "cuda"}
+        drop_last = len(sampler) > cfg.train.batch_size
+        self.train_loader = DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=drop_last,
+                                       **loader_args)
+        self.val_loader = DataLoader(val_set, batch_size=cfg.train.batch_size, shuffle=False, **loader_args)
+        self.model: nn.Module = network
+        if ctx.is_distributed:
+            self.model = DistributedDataParallel(network, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+
+    def train_epoch(self, epoch: int, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    weights: torch.Tensor) -> tuple[float, float]:
+        """Summed training loss and example count of ``epoch`` (this process's share)."""
+        self.sampler.set_epoch(epoch)
+        self.train_set.set_epoch(epoch)
+        self.model.train()
+        loss_sum, seen = 0.0, 0.0
+        progress = self.cfg.train.progress and self.ctx.is_main
+        for audio, target in _batches(self.train_loader, progress, f"{self.desc} epoch {epoch}"):
+            audio = audio.to(self.ctx.device, non_blocking=True)
+            target = target.to(self.ctx.device, non_blocking=True)
+            with autocast_for(self.ctx.device, self.cfg.train.precision):
+                logits = self.model(audio)
+            loss = soft_cross_entropy(logits, _smoothed(target, self.cfg.train.label_smoothing), weights)
+            _optimizer_step(optimizer, scaler, loss)
+            loss_sum += float(loss.detach()) * audio.shape[0]
+            seen += audio.shape[0]
+        return loss_sum, seen
+
+    @torch.no_grad()
+    def validate(self, weights: torch.Tensor) -> tuple[float, float, float]:
+        """Summed validation loss, summed AP@3 and count (this process's share)."""
+        self.network.eval()
+        totals = np.zeros(3)
+        for audio, target in self.val_loader:
+            with autocast_for(self.ctx.device, self.cfg.train.precision):
+                logits = self.network(audio.to(self.ctx.device))
+            totals += _scores(logits, target.to(self.ctx.device), weights, self.labels)
+        return float(totals[0]), float(totals[1]), float(totals[2])
+
+    def best_state(self) -> dict[str, torch.Tensor]:
+        """The network's weights as the fold's model stores them."""
+        return self.network.state_dict()
+
+
+class _FeatureEpochs:
+    """Epochs of the cnn-comb head on cached features of the frozen extractors
+    (``train.head_feature_crops``, :mod:`offline.head_features`)."""
+
+    EVAL_BATCH = 1024
+
+    def __init__(self, cfg: ExperimentConfig, network: CnnComb, ctx: DistributedContext, train_set: TrainingSet,
+                 val_set: ValidationSet, labels: Sequence[str], fold_dir: Path) -> None:
+        self.cfg, self.network, self.device, self.labels = cfg, network, ctx.device, labels
+        train, val = cached_features(cfg, network, fold_dir / "features", train_set, val_set, ctx.device,
+                                     lambda: autocast_for(ctx.device, cfg.train.precision))
+        self.train_x = torch.from_numpy(train.features).to(ctx.device)
+        self.train_t = torch.from_numpy(train.targets).to(ctx.device)
+        self.val_x = torch.from_numpy(val.features).to(ctx.device)
+        self.val_t = torch.from_numpy(val.targets).to(ctx.device)
+        mean, std = self.train_x.mean(dim=0), self.train_x.std(dim=0) + STD_FLOOR
+        self.trainer = HeadOnFeatures(network.head, mean, std, cfg.train.head_feature_noise,
+                                      cfg.train.head_input_dropout, cfg.train.head_dropout).to(ctx.device)
+        log.info("comb head on cached features: %d training rows, %d validation rows, %d features",
+                 self.train_x.shape[0], self.val_x.shape[0], self.train_x.shape[1])
+
+    @property
+    def train_class_ids(self) -> np.ndarray:
+        """Class of every cached training row (its largest target)."""
+        return self.train_t.argmax(dim=1).cpu().numpy()
+
+    def train_epoch(self, epoch: int, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler,
+                    weights: torch.Tensor) -> tuple[float, float]:
+        """Summed training loss and row count of ``epoch``.
+
+        Dropout and feature noise draw from a generator seeded by (seed, epoch), so a resumed run
+        repeats the epochs of an uninterrupted one exactly.
+        """
+        self.trainer.train()
+        loss_sum, seen = 0.0, 0.0
+        cuda = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(int(np.random.SeedSequence((self.cfg.train.seed, epoch)).generate_state(1)[0]))
+            for rows in shuffled_batches(self.train_x.shape[0], self.cfg.train.batch_size, self.cfg.train.seed, epoch):
+                index = torch.from_numpy(rows).to(self.device)
+                target = _smoothed(self.train_t[index], self.cfg.train.label_smoothing)
+                loss = soft_cross_entropy(self.trainer(self.train_x[index]), target, weights)
+                _optimizer_step(optimizer, scaler, loss)
+                loss_sum += float(loss.detach()) * rows.size
+                seen += rows.size
+        return loss_sum, seen
+
+    @torch.no_grad()
+    def validate(self, weights: torch.Tensor) -> tuple[float, float, float]:
+        """Summed validation loss, summed AP@3 and count."""
+        self.trainer.eval()
+        totals = np.zeros(3)
+        for start in range(0, self.val_x.shape[0], self.EVAL_BATCH):
+            stop = start + self.EVAL_BATCH
+            totals += _scores(self.trainer(self.val_x[start:stop]), self.val_t[start:stop], weights, self.labels)
+        return float(totals[0]), float(totals[1]), float(totals[2])
+
+    def best_state(self) -> dict[str, torch.Tensor]:
+        """The network's weights with the standardisation folded into the head's first layer."""
+        return folded_state_dict(self.network, self.trainer.mean, self.trainer.std)
 
 
 def train_stage(
@@ -413,11 +528,14 @@ def train_stage(
     val_idx = np.flatnonzero(folds == fold)
     if val_idx.size == 0 or train_idx.size == 0:
         raise ValueError(f"fold {fold} leaves no training or no validation clips")
+    on_features = stage == "comb" and cfg.train.head_feature_crops is not None
+    if on_features and ctx.is_distributed:
+        raise ValueError("train.head_feature_crops trains the comb head in one process: run it without torchrun")
 
     network = _initial_network(cfg, layout, stage, fold, labels).to(ctx.device)
     trainable = [p for p in network.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=cfg.train.lr)
-    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16")
+    optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16" and not on_features)
     history: list[dict[str, float]] = []
     best_val_loss, best_epoch, best_map3, since_best, start_epoch, stopped = math.inf, 0, 0.0, 0, 0, False
 
@@ -450,40 +568,26 @@ def train_stage(
     )
     train_set = TrainingSet(augmenter, train_idx, cfg.train.seed)
     val_set = ValidationSet(augmenter, val_idx[ctx.rank :: ctx.world_size], cfg.train.seed)
-    sampler = EpochSampler(class_ids[train_idx], cfg.train.max_clips_per_class, cfg.train.seed, ctx.rank, ctx.world_size)
-    loader_args: dict[str, Any] = {"num_workers": cfg.train.num_workers, "pin_memory": ctx.device.type == "cuda"}
-    drop_last = len(sampler) > cfg.train.batch_size
-    train_loader = DataLoader(train_set, batch_size=cfg.train.batch_size, sampler=sampler, drop_last=drop_last, **loader_args)
-    val_loader = DataLoader(val_set, batch_size=cfg.train.batch_size, shuffle=False, **loader_args)
+    runner: _AudioEpochs | _FeatureEpochs
+    if on_features:
+        assert isinstance(network, CnnComb)
+        runner = _FeatureEpochs(stage_cfg, network, ctx, train_set, val_set, labels, fold_dir)
+        weighted_ids, cap = runner.train_class_ids, None
+    else:
+        sampler = EpochSampler(class_ids[train_idx], cfg.train.max_clips_per_class, cfg.train.seed, ctx.rank, ctx.world_size)
+        runner = _AudioEpochs(stage_cfg, network, ctx, train_set, val_set, sampler, labels, stage, fold)
+        weighted_ids, cap = class_ids[train_idx], cfg.train.max_clips_per_class
     weights = (
-        class_weights(class_ids[train_idx], len(labels), cfg.train.max_clips_per_class)
-        if cfg.train.class_weighted
-        else torch.ones(len(labels))
+        class_weights(weighted_ids, len(labels), cap) if cfg.train.class_weighted else torch.ones(len(labels))
     ).to(ctx.device)
-    model: nn.Module = network
-    if ctx.is_distributed:
-        model = DistributedDataParallel(network, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
 
     for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
         started = time.perf_counter()
-        sampler.set_epoch(epoch)
-        train_set.set_epoch(epoch)
-        model.train()
-        loss_sum, seen = 0.0, 0
-        desc = f"{stage} fold {fold} epoch {epoch}"
-        for audio, target in _batches(train_loader, cfg.train.progress and ctx.is_main, desc):
-            audio, target = audio.to(ctx.device, non_blocking=True), target.to(ctx.device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with autocast_for(ctx.device, cfg.train.precision):
-                logits = model(audio)
-            loss = soft_cross_entropy(logits, target, weights)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += float(loss.detach()) * audio.shape[0]
-            seen += audio.shape[0]
-        train_sum, train_seen = ctx.all_reduce_sum([loss_sum, float(seen)])
-        val_loss, val_map3 = _validate(network, val_loader, weights, labels, ctx, cfg.train.precision)
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.train.learning_rate(epoch)
+        train_sum, train_seen = ctx.all_reduce_sum(list(runner.train_epoch(epoch, optimizer, scaler, weights)))
+        val_sum, ap_sum, val_count = ctx.all_reduce_sum(list(runner.validate(weights)))
+        val_loss, val_map3 = val_sum / max(val_count, 1.0), ap_sum / max(val_count, 1.0)
         improved = val_loss < best_val_loss
         if improved:
             best_val_loss, best_epoch, best_map3, since_best = val_loss, epoch, val_map3, 0
@@ -506,7 +610,7 @@ def train_stage(
             if improved:
                 save_checkpoint(
                     layout.best_checkpoint(stage, fold),
-                    {"model": network.state_dict(), "config": resolved, "labels": list(labels), "stage": stage,
+                    {"model": runner.best_state(), "config": resolved, "labels": list(labels), "stage": stage,
                      "fold": fold, "epoch": epoch, "val_loss": val_loss, "val_map3": val_map3},
                 )
             _write_metrics(fold_dir, history)

@@ -299,8 +299,16 @@ class CnnComb(TaggerNetwork):
         return self
 
     def classify(self, *inputs: torch.Tensor) -> torch.Tensor:
-        audio, spectrogram = inputs
-        return self.head(torch.cat([self.audio_extractor(audio), self.spec_extractor(spectrogram)], dim=1))
+        return self.head(self.joined_features(*inputs))
+
+    def joined_features(self, audio: torch.Tensor, spectrogram: torch.Tensor) -> torch.Tensor:
+        """The head's input [B, F]: the raw-audio features, then the spectrogram features, for
+        the front end's outputs."""
+        return torch.cat([self.audio_extractor(audio), self.spec_extractor(spectrogram)], dim=1)
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """The head's input [B, F] for raw audio [B, window_samples]."""
+        return self.joined_features(*self.front_end(audio))
 
     def forward(self, audio: torch.Tensor, zero_branch: str | None = None) -> torch.Tensor:
         """Logits [B, C] for raw audio [B, N].

@@ -40,6 +40,35 @@ def test_unknown_keys_name_the_file_and_key() -> None:
         load_experiment(TRAIN_CONFIGS / "fsd2018_2s.yaml", ["train.precision=fp8"])
 
 
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["train.head_dropout=0.3"], "train.head_dropout applies to the head trained on cached features"),
+        (["train.head_feature_noise=0.1"], "train.head_feature_noise applies"),
+        (["train.head_feature_crops=0"], "train.head_feature_crops must be at least 1"),
+        (["train.comb_extractors=init_from"], "train.comb_extractors 'init_from' needs train.init_from"),
+        (["train.comb_extractors=shared"], "train.comb_extractors must be one of branches, init_from"),
+        (["train.lr_schedule=step"], "train.lr_schedule must be one of constant, cosine"),
+        (["train.label_smoothing=1.0"], r"train.label_smoothing must lie in \[0, 1\)"),
+        (["train.weight_decay=-0.1"], "train.weight_decay must be a number >= 0"),
+        (["train.lr=0"], "train.lr must be a positive number"),
+    ],
+    ids=["dropout-without-crops", "noise-without-crops", "zero-crops", "extractors-without-init", "extractors-unknown",
+         "schedule-unknown", "smoothing-one", "negative-decay", "zero-lr"],
+)
+def test_head_training_keys_are_range_checked(overrides: list[str], expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected):
+        load_experiment(TRAIN_CONFIGS / "fsd2018_2s.yaml", overrides)
+
+
+def test_cosine_schedule_falls_from_lr_towards_zero_over_the_epochs() -> None:
+    cfg = load_experiment(TRAIN_CONFIGS / "fsd2018_2s.yaml", ["train.lr_schedule=cosine", "train.epochs=4", "train.lr=0.01"])
+    rates = [cfg.train.learning_rate(epoch) for epoch in range(1, 5)]
+    assert rates == pytest.approx([0.01, 0.01 * (1 + 2**-0.5) / 2, 0.005, 0.01 * (1 - 2**-0.5) / 2])
+    constant = load_experiment(TRAIN_CONFIGS / "fsd2018_2s.yaml", ["train.lr=0.01"])
+    assert {constant.train.learning_rate(epoch) for epoch in range(1, 300)} == {0.01}
+
+
 def test_resolved_config_round_trips(tmp_path: Path) -> None:
     cfg = load_experiment(TRAIN_CONFIGS / "tiny.yaml", ["train.seed=7"])
     path = save_resolved(cfg, tmp_path / "config.yaml")

@@ -1,7 +1,10 @@
-"""Training: the weighted soft-target loss, and a killed run that resumes where it stopped."""
+"""Training: the weighted soft-target loss, a killed run that resumes where it stopped, and the cnn-comb
+head trained on cached features."""
 
 from __future__ import annotations
 
+import copy
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -15,8 +18,13 @@ from tiny_fsd import TINY_CONFIG, TinyDataset, tiny_overrides
 from offline.checkpoint import load_checkpoint
 from offline.config import ExperimentConfig, load_experiment
 from offline.datasets import read_dataset
+from offline.head_features import STD_FLOOR, FeatureSet, HeadOnFeatures, folded_state_dict
+from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import prepare_cache
-from offline.training import class_weights, soft_cross_entropy, train_experiment
+from offline.run_layout import RunLayout
+from offline.training import class_weights, load_stage_network, soft_cross_entropy, train_experiment
+from rtag.bundle import save_bundle
+from rtag.networks import build_network
 
 
 def test_loss_with_one_hot_targets_is_keras_class_weighted_cross_entropy() -> None:
@@ -118,3 +126,76 @@ def test_native_bf16_is_read_from_the_cpu_flags(tmp_path: Path) -> None:
     info.write_text("processor : 0\nflags : fpu sse2 avx2 fma\n")
     assert cpu_has_native_bf16(info) is False
     assert cpu_has_native_bf16(tmp_path / "missing") is None
+
+
+HEAD_ON_FEATURES = (
+    "train.stages=[comb]", "train.head_feature_crops=2", "train.head_dropout=0.3", "train.head_input_dropout=0.2",
+    "train.head_feature_noise=0.3", "train.weight_decay=0.1", "train.label_smoothing=0.1",
+)  # a constant rate: the cosine schedule spans train.epochs, which this test raises to resume
+
+
+@pytest.mark.slow
+def test_comb_head_trains_on_cached_features_resumes_and_saves_a_plain_network(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train_experiment(_config(tiny_fsd, straight, prepared_cache, 1, "train.stages=[audio, spec]"))
+    for stage in ("audio", "spec"):
+        shutil.copytree(straight / "run" / stage, resumed / "run" / stage)
+    train_experiment(_config(tiny_fsd, straight, prepared_cache, 4, *HEAD_ON_FEATURES))
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, resumed, prepared_cache, 2, *HEAD_ON_FEATURES))] == [2]
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, *HEAD_ON_FEATURES))] == [4]
+
+    fold_dir = resumed / "run" / "comb" / "fold0"
+    crops = [FeatureSet.load(fold_dir / "features" / f"train_{k}.npz") for k in (1, 2)]
+    val = FeatureSet.load(fold_dir / "features" / "val.npz")
+    folds = list(csv.DictReader((resumed / "run" / "folds.csv").open()))
+    assert crops[0].features.shape[0] == crops[1].features.shape[0] == sum(row["fold"] != "0" for row in folds)
+    assert val.features.shape[0] == sum(row["fold"] == "0" for row in folds)
+    assert not np.array_equal(crops[0].features, crops[1].features)  # two different augmented crops
+
+    a = load_checkpoint(straight / "run" / "comb" / "fold0" / "last.pt")
+    b = load_checkpoint(fold_dir / "last.pt")
+    for key in a["model"]:
+        torch.testing.assert_close(a["model"][key], b["model"][key], msg=f"{key} differs after resuming")
+
+    # the saved network takes raw features: the standardisation is folded into its first layer
+    network, _ = load_stage_network(RunLayout(resumed / "run"), "comb", 0)
+    trained = build_network(network.config)
+    trained.load_state_dict(b["model"])
+    train_x = torch.from_numpy(FeatureSet.concatenate(crops).features)
+    mean, std = train_x.mean(dim=0), train_x.std(dim=0) + STD_FLOOR
+    trainer = HeadOnFeatures(copy.deepcopy(trained.head), mean, std, 0.3, 0.2, 0.3).eval()
+    trained.load_state_dict(folded_state_dict(trained, mean, std))
+    val_x = torch.from_numpy(val.features)
+    with torch.no_grad():
+        torch.testing.assert_close(trained.head.eval()(val_x), trainer(val_x), atol=1e-4, rtol=1e-4)
+        # and the features are the network's own for the validation audio
+        best = load_checkpoint(fold_dir / "best.pt")
+        logits = network.head(val_x).numpy()
+    labels = json.loads((resumed / "run" / "labels.json").read_text())
+    actual = [labels[i] for i in val.targets.argmax(axis=1)]
+    assert mean_average_precision_at_k(top_k(logits, labels, 3), actual) == pytest.approx(best["val_map3"])
+
+
+@pytest.mark.slow
+def test_comb_head_retrains_on_the_extractors_of_the_init_from_bundle(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    first = tmp_path / "first"
+    train_experiment(_config(tiny_fsd, first, prepared_cache, 1))
+    shipped, checkpoint = load_stage_network(RunLayout(first / "run"), "comb", 0)
+    bundle = save_bundle(tmp_path / "shipped.rtag", shipped, shipped.config, checkpoint["labels"])
+
+    again = tmp_path / "again"
+    cfg = _config(tiny_fsd, again, prepared_cache, 2, *HEAD_ON_FEATURES, f"train.init_from={bundle}",
+                  "train.comb_extractors=init_from")
+    assert [r.epochs for r in train_experiment(cfg)] == [2]
+    assert not (again / "run" / "audio").exists() and not (again / "run" / "spec").exists()
+    retrained, _ = load_stage_network(RunLayout(again / "run"), "comb", 0)
+    old, new = shipped.state_dict(), retrained.state_dict()
+    extractor_keys = [key for key in old if key.startswith(("audio_extractor.", "spec_extractor."))]
+    assert extractor_keys
+    for key in extractor_keys:
+        torch.testing.assert_close(new[key], old[key], msg=f"{key} is not the bundle's")
+    assert not torch.equal(new["head.0.weight"], old["head.0.weight"])  # the head did train
