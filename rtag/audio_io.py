@@ -8,7 +8,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "to_mono"]
+__all__ = ["AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "to_mono"]
 
 MIN_FILE_RATE_HZ = 1000
 MAX_FILE_RATE_HZ = 768000
@@ -30,6 +30,25 @@ def to_mono(audio: np.ndarray) -> np.ndarray:
     return audio.mean(axis=1, dtype=np.float32)
 
 
+def require_audio_file(path: str | Path) -> Path:
+    """``path`` as a :class:`~pathlib.Path` once it is known to be a regular file.
+
+    A FIFO, a device or a socket would block the reader forever (or read without end), so they
+    are refused before anything opens them.
+
+    Raises:
+        AudioFileError: if ``path`` is missing, a directory, or not a regular file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(path, "file not found")
+    if path.is_dir():
+        raise AudioFileError(path, "is a directory, not an audio file")
+    if not path.is_file():
+        raise AudioFileError(path, "is not a regular file (a FIFO, device or socket); save the audio to a file first")
+    return path
+
+
 def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
     """Read an audio file as float32 mono samples at ``sample_rate_hz``.
 
@@ -48,11 +67,7 @@ def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
             NaN or infinite samples, or declares a sample rate outside 1-768 kHz; the message
             names the file and the reason.
     """
-    path = Path(path)
-    if not path.exists():
-        raise AudioFileError(path, "file not found")
-    if path.is_dir():
-        raise AudioFileError(path, "is a directory, not an audio file")
+    path = require_audio_file(path)
     try:
         audio, file_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import soundfile as sf
 
-from rtag.audio_io import AudioFileError
+from rtag.audio_io import AudioFileError, require_audio_file
 from rtag.ring_buffer import RingBuffer
 
 __all__ = [
@@ -577,9 +577,7 @@ class FileSource(_ReplaySource):
 
     def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024) -> None:
         super().__init__(realtime, block_samples)
-        self.path = Path(path)
-        if not self.path.is_file():
-            raise AudioFileError(self.path, "file not found")
+        self.path = require_audio_file(path)
         try:
             self._file = sf.SoundFile(str(self.path))
         except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:

@@ -39,8 +39,10 @@ def test_prepare_caches_every_format_and_names_every_bad_file(tmp_path: Path) ->
     nan = _tone(44100)
     nan[5] = np.nan
     sf.write(clips / "nan.wav", nan, 44100, subtype="FLOAT")
+    os.mkfifo(clips / "fifo.wav")  # would block the reader forever if it were opened
     bad = {"empty.wav": "cannot decode audio", "zero.wav": "holds no samples", "text.wav": "cannot decode audio",
-           "nan.wav": "holds 1 NaN or infinite samples", "missing.wav": "file not found"}
+           "nan.wav": "holds 1 NaN or infinite samples", "missing.wav": "file not found",
+           "fifo.wav": "is not a regular file"}
     manifest = tmp_path / "manifest.csv"
     with open(manifest, "w", newline="") as handle:
         writer = csv.writer(handle)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rtag.audio_io import AudioFileError, load_audio
+from rtag.sources import FileSource
 
 
 def tone(rate_hz: int, seconds: float = 0.5, freq_hz: float = 440.0) -> np.ndarray:
@@ -59,6 +62,15 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_directory(tmp_path: Path) -> None:
     with pytest.raises(AudioFileError, match="is a directory"):
         load_audio(tmp_path)
+
+
+def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.wav"
+    os.mkfifo(fifo)  # no writer: opening it would block forever
+    with pytest.raises(AudioFileError, match=r"pipe\.wav: is not a regular file"):
+        load_audio(fifo)
+    with pytest.raises(AudioFileError, match=r"pipe\.wav: is not a regular file"):
+        FileSource(fifo)
 
 
 def test_non_audio_file(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ the batch goes on, and a long recording does not need memory in proportion to it
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -82,6 +83,9 @@ def _write_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     bad["nan-inf"] = (nan, "holds 3 NaN or infinite samples")
     bad["missing"] = (folder / "gone.wav", "file not found")
     bad["directory"] = (folder, "is a directory")
+    fifo = folder / "pipe.wav"
+    os.mkfifo(fifo)  # opening it would block until a writer comes: refused unopened
+    bad["fifo"] = (fifo, "is not a regular file")
     return bad
 
 
