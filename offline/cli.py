@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code (2 for a reported error)."""
-    return run_command_line(build_parser(), argv, quiet_log_level=logging.INFO)
+    return run_command_line(build_parser, argv, quiet_log_level=logging.INFO)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rtag import __version__
 
@@ -80,20 +80,26 @@ def build_command_parser(
 
 
 def run_command_line(
-    parser: argparse.ArgumentParser, argv: Sequence[str] | None, quiet_log_level: int = logging.WARNING
+    build: Callable[[], argparse.ArgumentParser], argv: Sequence[str] | None, quiet_log_level: int = logging.WARNING
 ) -> int:
-    """Parse ``argv`` and run the chosen sub-command; returns the process exit code.
+    """Build the parser, parse ``argv`` and run the chosen sub-command; returns the process exit code.
 
     Errors that rtag raises for bad input (``ValueError`` subclasses such as BundleError,
     ConfigError and AudioFileError, and ``OSError``) name the file, key or device at fault; they
-    are printed as one line and give exit code 2, never a traceback. Ctrl-C gives 130.
+    are printed as one line and give exit code 2, never a traceback. Ctrl-C gives 130 at any
+    point, while the sub-commands' modules (torch among them) are still being imported too.
 
     Args:
-        parser: from :func:`build_command_parser`.
+        build: makes the parser (:func:`build_command_parser`); called here, inside the
+            Ctrl-C handling.
         argv: the arguments (``None``: ``sys.argv[1:]``).
         quiet_log_level: the log level without ``--verbose`` (default WARNING).
     """
-    args = parser.parse_args(argv)
+    try:
+        parser = build()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:
+        return 130
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else quiet_log_level,
         format="%(levelname)s %(name)s: %(message)s",
@@ -119,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``rtag`` command line; returns the process exit code."""
-    return run_command_line(build_parser(), argv)
+    return run_command_line(build_parser, argv)
 
 
 if __name__ == "__main__":
