@@ -26,11 +26,15 @@ _EXPORTS: dict[str, str] = {
     "TagEvent": "rtag.smoother",
     "TaggerModel": "rtag.model",
     "WindowResult": "rtag.stream_results",
+    "create_engine": "rtag.engines",
+    "load_audio": "rtag.audio_io",
     "load_model": "rtag.model",
 }
 
 if TYPE_CHECKING:
+    from rtag.audio_io import load_audio as load_audio
     from rtag.bundle import BundleError as BundleError
+    from rtag.engines import create_engine as create_engine
     from rtag.model import TaggerModel as TaggerModel
     from rtag.model import load_model as load_model
     from rtag.smoother import TagEvent as TagEvent

@@ -8,7 +8,9 @@ import numpy as np
 import soundfile as sf
 import soxr
 
-__all__ = ["AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "to_mono"]
+__all__ = [
+    "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "resample_clip", "to_mono",
+]
 
 MIN_FILE_RATE_HZ = 1000
 MAX_FILE_RATE_HZ = 768000
@@ -83,7 +85,24 @@ def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
         raise AudioFileError(path, f"holds {bad} NaN or infinite samples")
     mono = to_mono(audio)
     if file_rate_hz != sample_rate_hz:
-        mono = soxr.resample(mono, file_rate_hz, sample_rate_hz, quality="HQ").astype(np.float32)
+        mono = resample_clip(mono, file_rate_hz, sample_rate_hz)
         if mono.shape[0] == 0:
             raise AudioFileError(path, f"{audio.shape[0]} samples at {file_rate_hz} Hz are too few to resample")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def resample_clip(audio: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
+    """A 1-D clip at ``from_rate_hz`` resampled to ``to_rate_hz`` (soxr, high quality), float32.
+
+    Raises:
+        ValueError: if ``from_rate_hz`` lies outside 1-768 kHz or ``audio`` is not 1-D (a
+            multichannel array must be mixed down first: :func:`to_mono` takes [frames, channels]).
+    """
+    if not MIN_FILE_RATE_HZ <= from_rate_hz <= MAX_FILE_RATE_HZ:
+        raise ValueError(f"sample_rate_hz {from_rate_hz} is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz")
+    samples = np.asarray(audio, dtype=np.float32)
+    if samples.ndim != 1:
+        raise ValueError(f"a clip must be 1-D samples, not an array of shape {samples.shape}")
+    if from_rate_hz == to_rate_hz:
+        return samples
+    return np.asarray(soxr.resample(samples, from_rate_hz, to_rate_hz, quality="HQ"), dtype=np.float32)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rtag.audio_io import resample_clip
 from rtag.bundle import BundleError, default_hop_samples, read_bundle
 from rtag.config import ModelConfig
 from rtag.labels import top_labels
@@ -133,7 +134,8 @@ class TaggerModel:
         inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
         return torch.softmax(self.network(inputs).float(), dim=-1).cpu().numpy()
 
-    def tag_clip(self, clip: np.ndarray, step_samples: int = 5120, batch_size: int = 32) -> np.ndarray:
+    def tag_clip(self, clip: np.ndarray, step_samples: int = 5120, batch_size: int = 32, *,
+                 sample_rate_hz: int | None = None) -> np.ndarray:
         """Probabilities [num_classes] for a whole clip by the papers' test-time procedure.
 
         The clip is cut into crops (or, when shorter than a window, zero-padded at several
@@ -141,12 +143,20 @@ class TaggerModel:
         geometric mean.
 
         Args:
-            clip: 1-D float samples at ``sample_rate_hz``.
-            step_samples: step between crops/positions (default 5120 as in the papers; 51200 is
-                the technical report's efficient mode).
+            clip: 1-D float samples.
+            step_samples: step between crops/positions at the model's rate (default 5120 as in
+                the papers; 51200 is the technical report's efficient mode).
             batch_size: inputs per forward pass (default 32); the inputs are made one batch at
                 a time, so memory does not grow with the clip's length.
+            sample_rate_hz: the clip's rate; another rate than the model's
+                (:attr:`sample_rate_hz`, 44100) is resampled first (soxr, high quality).
+                ``None`` (default) means the model's rate.
+
+        Raises:
+            ValueError: for a rate outside 1-768 kHz, a clip that is not 1-D, or NaN samples.
         """
+        if sample_rate_hz is not None and sample_rate_hz != self.sample_rate_hz:
+            clip = resample_clip(clip, sample_rate_hz, self.sample_rate_hz)
         return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size)
 
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:

@@ -30,7 +30,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import soundfile as sf
 
-from rtag.audio_io import AudioFileError, require_audio_file
+from rtag.audio_io import MAX_FILE_RATE_HZ, MIN_FILE_RATE_HZ, AudioFileError, require_audio_file
 from rtag.ring_buffer import RingBuffer
 
 __all__ = [
@@ -630,6 +630,8 @@ class ArraySource(_ReplaySource):
         if not np.all(np.isfinite(self._audio)):
             bad = int(np.count_nonzero(~np.isfinite(self._audio)))
             raise ValueError(f"array: holds {bad} NaN or infinite samples")
+        if not MIN_FILE_RATE_HZ <= sample_rate_hz <= MAX_FILE_RATE_HZ:
+            raise ValueError(f"array: sample_rate_hz {sample_rate_hz} is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz")
         self.name = "array"
         self.sample_rate_hz = int(sample_rate_hz)
         self._offset = 0

@@ -84,8 +84,9 @@ class StreamTagger:
         model: a :class:`~rtag.model.TaggerModel` (run with PyTorch) or any
             :class:`~rtag.engines.Engine`; its labels, rate, window and hop are used.
         source: where audio comes from: a :class:`~rtag.sources.Source` (``MicSource``,
-            ``FileSource``, ``ArraySource``), a 1-D numpy array at the model rate (replayed as
-            fast as possible), or ``None`` (default) for the microphone given by ``device``.
+            ``FileSource``, ``ArraySource``), a 1-D numpy array (replayed as fast as possible;
+            its rate is ``sample_rate_hz``), or ``None`` (default) for the microphone given by
+            ``device``.
         device: input device index or name substring when ``source`` is ``None`` (default: the
             system's default input).
         on_event: called with every :class:`~rtag.smoother.TagEvent` (default none); tags start
@@ -99,11 +100,14 @@ class StreamTagger:
             (default: all defaults, see configs/runtime/default.yaml).
         sinks: further sinks (e.g. :class:`~rtag.monitor.ConsoleMonitor`,
             :class:`~rtag.sinks.JsonLinesWriter`), called after the callbacks.
+        sample_rate_hz: the rate of an array ``source`` (default: the model's, 44100); another
+            rate is resampled to the model's as the stream runs.
 
     Raises:
         DeviceError, NoInputDeviceError: for an unknown device or a system without input.
         ConfigError: for an invalid runtime config (names the file and key).
-        ValueError: if both ``source`` and ``device`` are given.
+        ValueError: if both ``source`` and ``device`` are given, or ``sample_rate_hz`` with a
+            source that is not an array (a source knows its own rate).
     """
 
     def __init__(
@@ -117,6 +121,7 @@ class StreamTagger:
         on_device_event: Callable[[DeviceEvent], Any] | None = None,
         config: RuntimeConfig | str | Path | None = None,
         sinks: Sequence[object] = (),
+        sample_rate_hz: int | None = None,
     ) -> None:
         self.config = config if isinstance(config, RuntimeConfig) else load_runtime_config(config)
         self.engine: Engine = as_engine(model)
@@ -131,6 +136,8 @@ class StreamTagger:
         block_samples = self.config.capture_block_samples
         if source is not None and device is not None:
             raise ValueError("give a source or a device, not both")
+        if sample_rate_hz is not None and not isinstance(source, np.ndarray):
+            raise ValueError("sample_rate_hz is the rate of an array source; other sources know their own rate")
         if source is None:
             source = MicSource(
                 device,
@@ -140,7 +147,7 @@ class StreamTagger:
                 stall_timeout_s=self.config.device_stall_timeout_s,
             )
         elif isinstance(source, np.ndarray):
-            source = ArraySource(source, self.sample_rate_hz, block_samples=block_samples)
+            source = ArraySource(source, sample_rate_hz or self.sample_rate_hz, block_samples=block_samples)
         self.source: Source = source
         self.ring = RingBuffer(math.ceil(self.config.ring_buffer_s * source.sample_rate_hz))
         self.scheduler = WindowScheduler(self.window_samples, self.hop_samples, self.sample_rate_hz)

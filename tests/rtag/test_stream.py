@@ -64,6 +64,28 @@ def test_file_at_48k_is_resampled_by_the_stream_like_a_one_shot_resample(
         np.testing.assert_allclose(r.window.audio, expected, atol=2e-3)
 
 
+def test_an_array_at_16k_is_resampled_by_the_stream_and_by_tag_clip(tiny_model: TaggerModel) -> None:
+    signal = noise(2.0, seed=3, rate_hz=16000)
+    reference = soxr.resample(signal, 16000, 44100, quality="HQ")
+    results: list[WindowResult] = []
+    with StreamTagger(tiny_model, signal, sample_rate_hz=16000, on_window=results.append) as stream:
+        stats = stream.run_for()
+    assert stats.capture_rate_hz == 16000 and stats.captured_samples == signal.shape[0]
+    assert len(results) == (reference.shape[0] - tiny_model.window_samples) // tiny_model.hop_samples + 1
+    for r in results[1:]:
+        expected = reference[r.start_sample : r.start_sample + tiny_model.window_samples]
+        np.testing.assert_allclose(r.window.audio, expected, atol=2e-3)
+
+    np.testing.assert_array_equal(tiny_model.tag_clip(signal, sample_rate_hz=16000), tiny_model.tag_clip(reference))
+    assert not np.allclose(tiny_model.tag_clip(signal), tiny_model.tag_clip(reference))  # the rate matters
+    with pytest.raises(ValueError, match="sample_rate_hz 0 is outside"):
+        tiny_model.tag_clip(signal, sample_rate_hz=0)
+    with pytest.raises(ValueError, match="array: sample_rate_hz 5000000 is outside"):
+        StreamTagger(tiny_model, signal, sample_rate_hz=5_000_000)
+    with pytest.raises(ValueError, match="sample_rate_hz is the rate of an array source"):
+        StreamTagger(tiny_model, ArraySource(signal, 16000), sample_rate_hz=16000)
+
+
 def test_slow_engine_in_real_time_drops_windows_and_counts_them(tiny_model: TaggerModel) -> None:
     engine = SlowEngine(tiny_model, delay_s=0.6)
     source = ArraySource(noise(3.0), realtime=True, block_samples=441)
