@@ -1,6 +1,6 @@
 """Consume tag events in an asyncio program.
 
-    python examples/asyncio_events.py --model MODEL.rtag [--source FILE] [--duration-s 20]
+    python examples/asyncio_events.py [--model MODEL.rtag] [--source FILE] [--duration-s 20]
 
 Callbacks run on the stream's dispatcher thread; ``loop.call_soon_threadsafe`` hands each event
 to an ``asyncio.Queue`` that coroutines await like any other source of work.

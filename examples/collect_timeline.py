@@ -1,7 +1,7 @@
 """Collect a timeline of tags (label, start, end) for a recording, as CSV on stdout.
 
-    python examples/collect_timeline.py --model MODEL.rtag recording.wav > timeline.csv
-    python examples/collect_timeline.py --model MODEL.rtag --config my_runtime.yaml recording.wav
+    python examples/collect_timeline.py [--model MODEL.rtag] recording.wav > timeline.csv
+    python examples/collect_timeline.py [--model MODEL.rtag] --config my_runtime.yaml recording.wav
 
 The file is replayed as fast as the model runs (nothing is dropped in this mode); every tag
 start/end event becomes one interval.

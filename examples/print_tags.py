@@ -1,8 +1,8 @@
 """Print the top tags of every window and each tag's start and end, from a microphone or a file.
 
-    python examples/print_tags.py --model MODEL.rtag                 # default microphone
-    python examples/print_tags.py --model MODEL.rtag --device USB    # a device by name
-    python examples/print_tags.py --model MODEL.rtag --source dog.wav
+    python examples/print_tags.py [--model MODEL.rtag]                 # default microphone
+    python examples/print_tags.py [--model MODEL.rtag] --device USB    # a device by name
+    python examples/print_tags.py [--model MODEL.rtag] --source dog.wav
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Do something when one class starts: here, print an alert with the stream time.
 
-    python examples/trigger_on_class.py --model MODEL.rtag --label Bark
-    python examples/trigger_on_class.py --model MODEL.rtag --label Knock --source door.wav
+    python examples/trigger_on_class.py [--model MODEL.rtag] --label Bark
+    python examples/trigger_on_class.py [--model MODEL.rtag] --label Knock --source door.wav
 
 The event layer fires once when the smoothed probability reaches --on-threshold and re-arms
 only after it fell below --off-threshold, so one bark sequence gives one alert.

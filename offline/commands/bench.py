@@ -62,7 +62,9 @@ def seconds_per_step(network: torch.nn.Module, window_samples: int, num_classes:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``bench`` parser."""
-    parser = subparsers.add_parser("bench", help="time training steps of each stage's network (no data needed)")
+    parser = subparsers.add_parser("bench", help="time training steps of each stage's network (no data needed)",
+        description="Time training steps (forward, backward, optimizer) of cnn-audio, cnn-spec and cnn-comb on random "
+                    "inputs of the experiment's model size, with an epoch estimate; needs no data.")
     add_experiment_arguments(parser)
     parser.add_argument("--stage", choices=STAGES, action="append", help="stage(s) to time (default: all three)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps (default 3)")

@@ -14,7 +14,9 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` parser."""
-    parser = subparsers.add_parser("evaluate", help="score the predictions (Table 3/4, Figure 2) and plot")
+    parser = subparsers.add_parser("evaluate", help="score the predictions (Table 3/4, Figure 2) and plot",
+        description="Score the saved test predictions with mAP@3 on the public, private and full test sets "
+                    "(the papers' Table 3 and 4), per class (Figure 2), and write the tables, CSV and plots.")
     add_experiment_arguments(parser)
     parser.add_argument("--no-plots", action="store_true", help="skip the PNG figures")
     parser.set_defaults(func=run)

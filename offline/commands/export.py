@@ -50,7 +50,9 @@ def _heldout_summary(path: Path) -> dict[str, dict[str, float]]:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``export`` parser."""
-    parser = subparsers.add_parser("export", help="write an rtag model bundle from a trained fold model")
+    parser = subparsers.add_parser("export", help="write an rtag model bundle from a trained fold model",
+        description="Write the best checkpoint of one stage and fold as an rtag model bundle (*.rtag) with its "
+                    "provenance (data, validation and held-out figures, git commit); --onnx also exports the ONNX graph.")
     add_experiment_arguments(parser)
     parser.add_argument("--output", required=True, help="bundle file to write (*.rtag)")
     parser.add_argument("--stage", choices=STAGES, default="comb", help="stage to export (default comb)")

@@ -13,7 +13,9 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` parser."""
-    parser = subparsers.add_parser("predict", help="predict the test clips (crops every 5120 samples, geometric mean)")
+    parser = subparsers.add_parser("predict", help="predict the test clips (crops every 5120 samples, geometric mean)",
+        description="Predict every test (or held-out) clip with each fold model of a stage: crops every "
+                    "--step-samples, combined by geometric mean over crops and folds; saved for evaluate.")
     add_experiment_arguments(parser)
     parser.add_argument("--stage", choices=STAGES, action="append", help="stage(s) to predict (default: train.stages)")
     parser.add_argument(

@@ -13,7 +13,9 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``prepare`` parser."""
-    parser = subparsers.add_parser("prepare", help="trim silence and cache the dataset's audio (resumable; exit code 1 if clips were unreadable)")
+    parser = subparsers.add_parser("prepare", help="trim silence and cache the dataset's audio (resumable; exit code 1 if clips were unreadable)",
+        description="Decode every clip of the dataset, trim leading and trailing silence (data.trim_top_db), resample "
+                    "to 44.1 kHz mono and cache it; unreadable clips are named and skipped (exit code 1). Resumable.")
     add_experiment_arguments(parser)
     parser.add_argument("--workers", type=int, default=1, help="decoding processes (default 1)")
     parser.set_defaults(func=run)

@@ -17,7 +17,9 @@ __all__ = ["register", "run"]
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` parser."""
-    parser = subparsers.add_parser("train", help="train cnn-audio, cnn-spec and cnn-comb on every fold")
+    parser = subparsers.add_parser("train", help="train cnn-audio, cnn-spec and cnn-comb on every fold",
+        description="Train the stages of train.stages (cnn-audio, cnn-spec, then cnn-comb on their frozen features) "
+                    "on the folds of train.folds, with per-epoch checkpoints: a killed run resumes where it stopped.")
     add_experiment_arguments(parser)
     parser.set_defaults(func=run)
 

@@ -137,7 +137,9 @@ def format_heldout(results: dict[str, Any]) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``corpus-report`` sub-command."""
     parser = subparsers.add_parser(
-        "corpus-report", help="held-out mAP@3 and top-1 of a corpus-trained model, renders and real clips apart"
+        "corpus-report", help="held-out mAP@3 and top-1 of a corpus-trained model, renders and real clips apart",
+        description="Score the held-out predictions of a corpus-trained model: mAP@3 and top-1 for real recordings "
+                    "and renders apart, with a top-1 confusion matrix plot of each (report/ in the run folder).",
     )
     add_experiment_arguments(parser)
     parser.add_argument("--name", default="comb", help="prediction set to score (default comb)")

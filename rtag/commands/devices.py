@@ -25,8 +25,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the input devices; exit code 1 when there is none."""
-    devices = list_input_devices()
+    """Print the input devices; exit code 1 when there is none, 2 when the audio system cannot be
+    asked (with ``--json`` stdout still holds a JSON array, empty, and stderr says why)."""
+    try:
+        devices = list_input_devices()
+    except (OSError, ValueError) as exc:
+        if not args.json:
+            raise
+        print("[]")
+        print(f"rtag devices: error: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps([asdict(device) for device in devices]))
     if not devices:

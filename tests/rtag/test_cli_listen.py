@@ -11,6 +11,7 @@ import pytest
 import soundfile as sf
 
 from rtag.cli import main
+from rtag.sources import DeviceError
 from tests.fixtures.cli_runner import run_cli
 
 
@@ -66,3 +67,19 @@ def test_no_input_device_says_so_and_names_source(tiny_bundle: Path) -> None:
     result = run_cli(["listen", "--model", str(tiny_bundle)], env)
     assert result.returncode == 2
     assert "no audio input device" in result.stderr and "--source" in result.stderr
+
+
+def test_devices_json_stays_json_when_the_audio_system_cannot_be_asked(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import rtag.commands.devices
+
+    def no_portaudio() -> list:
+        raise DeviceError("cannot use audio devices: PortAudio is not available (libportaudio.so.2: not found)")
+
+    monkeypatch.setattr(rtag.commands.devices, "list_input_devices", no_portaudio)
+    assert main(["devices", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "PortAudio is not available" in captured.err
+    assert main(["devices"]) == 2
+    assert "rtag devices: error: cannot use audio devices" in capsys.readouterr().err
