@@ -153,12 +153,26 @@ class CallbackDispatcher:
             self._call(sink, "close")
 
 
+TIME_DECIMALS = 4
+"""Decimals of every time in seconds that rtag writes (JSON lines and CSV alike)."""
+
+PROBABILITY_DECIMALS = 5
+"""Decimals of every probability that rtag writes."""
+
+
+def labelled_probabilities(top: Sequence[tuple[str, float]]) -> list[dict[str, object]]:
+    """``[(label, p), ...]`` as the JSON objects rtag writes everywhere:
+    ``[{"label": "Bark", "probability": 0.61}, ...]``."""
+    return [{"label": label, "probability": round(float(p), PROBABILITY_DECIMALS)} for label, p in top]
+
+
 class JsonLinesWriter:
     """Write every window result and event as one JSON object per line.
 
     Lines look like ``{"type": "window", "index": 3, "start_sample": 153600, "start_s": 3.483,
     "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "silent": false,
-    "top": [["Bark", 0.61], ...], "top_smoothed": [["Bark", 0.55], ...]}`` (``level_dbfs``: the
+    "top": [{"label": "Bark", "probability": 0.61}, ...], "top_smoothed": [...]}`` (the schema
+    of ``rtag tag --format jsonl`` too: :func:`labelled_probabilities`; ``level_dbfs``: the
     whole window's level; ``silent``: below ``silence_threshold_dbfs``, not tagged, ``top`` and
     ``top_smoothed`` empty; ``top``: the window's own probabilities; ``top_smoothed``: after the
     K-window geometric mean; labels by their names, ``_other`` included) and
@@ -208,13 +222,13 @@ class JsonLinesWriter:
             "type": "window",
             "index": result.window.index,
             "start_sample": result.start_sample,
-            "start_s": round(result.start_s, 4),
-            "end_s": round(result.end_s, 4),
+            "start_s": round(result.start_s, TIME_DECIMALS),
+            "end_s": round(result.end_s, TIME_DECIMALS),
             "latency_ms": round(result.latency_ms, 2),
             "level_dbfs": round(result.level_dbfs, 2),
             "silent": result.silent,
-            "top": [[label, round(p, 5)] for label, p in result.top(self.top_k, smoothed=False)],
-            "top_smoothed": [[label, round(p, 5)] for label, p in result.top(self.top_k)],
+            "top": labelled_probabilities(result.top(self.top_k, smoothed=False)),
+            "top_smoothed": labelled_probabilities(result.top(self.top_k)),
         }
         self._write(record)
 
@@ -225,8 +239,8 @@ class JsonLinesWriter:
             "kind": event.kind,
             "label": event.label,
             "sample": event.sample,
-            "time_s": round(event.time_s, 4),
-            "probability": round(event.probability, 5),
+            "time_s": round(event.time_s, TIME_DECIMALS),
+            "probability": round(event.probability, PROBABILITY_DECIMALS),
             "window_index": event.window_index,
         }
         self._write(record)

@@ -19,6 +19,7 @@ from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
 from rtag.level import is_silent, window_level_dbfs
 from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
+from rtag.sinks import PROBABILITY_DECIMALS, TIME_DECIMALS, labelled_probabilities
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
 from rtag.tta import tag_clip
@@ -118,6 +119,10 @@ def _table_lines(row: TagRow) -> Iterator[str]:
         yield f"{row.path}\t{row.start_s:8.2f}-{row.end_s:.2f} s\t{labels}"
 
 
+def _csv_time(seconds: float | None) -> str:
+    return "" if seconds is None else f"{seconds:.{TIME_DECIMALS}f}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Tag every file; exit code 1 if any could not be read."""
     engine = create_engine(load_model(args.model), args.engine, args.precision)
@@ -141,18 +146,16 @@ def run(args: argparse.Namespace) -> int:
         for row in rows:
             if writer is not None:
                 silent = str(row.silent).lower()
+                times = [_csv_time(row.start_s), _csv_time(row.end_s)]
                 if row.silent:
-                    writer.writerow([row.path, row.start_s, row.end_s, silent, "", "", ""])
+                    writer.writerow([row.path, *times, silent, "", "", ""])
                 for rank, (label, p) in enumerate(row.top, start=1):
-                    writer.writerow([row.path, row.start_s, row.end_s, silent, rank, label, f"{p:.5f}"])
+                    writer.writerow([row.path, *times, silent, rank, label, f"{p:.{PROBABILITY_DECIMALS}f}"])
             elif args.format == "jsonl":
-                record = {
-                    "path": str(row.path),
-                    "silent": row.silent,
-                    "top": [{"label": lab, "probability": round(p, 5)} for lab, p in row.top],
-                }
-                if row.start_s is not None:
-                    record.update(start_s=round(row.start_s, 4), end_s=round(row.end_s, 4))
+                record: dict[str, object] = {"path": str(row.path), "silent": row.silent,
+                                             "top": labelled_probabilities(row.top)}
+                if row.start_s is not None and row.end_s is not None:
+                    record.update(start_s=round(row.start_s, TIME_DECIMALS), end_s=round(row.end_s, TIME_DECIMALS))
                 print(json.dumps(record))
             else:
                 for line in _table_lines(row):

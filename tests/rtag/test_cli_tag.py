@@ -73,3 +73,26 @@ def test_corrupt_file_is_reported_by_name_and_the_batch_goes_on(tiny_bundle: Pat
     assert "1 file(s) tagged, 1 could not be read" in result.stderr
     assert "Traceback" not in result.stderr
     assert str(good) in result.stdout and "corrupt.wav" not in result.stdout
+
+
+def test_tag_and_listen_write_one_json_lines_schema_and_round_times_alike(
+    tiny_bundle: Path, real_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["tag", str(real_clip), "--model", str(tiny_bundle), "--timeline", "--format", "jsonl"]) == 0
+    tagged = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert main(["tag", str(real_clip), "--model", str(tiny_bundle), "--timeline", "--format", "csv"]) == 0
+    csv_rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    out = tmp_path / "listen.jsonl"
+    assert main(["listen", "--model", str(tiny_bundle), "--source", str(real_clip), "--fast", "--jsonl", str(out)]) == 0
+    capsys.readouterr()
+    listened = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "window"]
+
+    for record in [*tagged, *listened]:
+        for key in ("top", *(["top_smoothed"] if "top_smoothed" in record else [])):
+            assert all(set(entry) == {"label", "probability"} for entry in record[key]), record
+    sounding = [r for r in tagged if not r["silent"]]
+    assert sounding and all(len(r["top"]) == 3 for r in sounding)
+    # the same windows, the same times, written the same way everywhere
+    assert [(r["start_s"], r["end_s"]) for r in tagged] == [(r["start_s"], r["end_s"]) for r in listened]
+    assert {(float(r["start_s"]), float(r["end_s"])) for r in csv_rows} == {(r["start_s"], r["end_s"]) for r in tagged}
+    assert all(len(r["start_s"].split(".")[1]) == 4 for r in csv_rows)
