@@ -4,7 +4,10 @@
 :class:`Window` of ``window_samples`` every ``hop_samples`` (88200 and 51200 for the 2 s model).
 Window starts lie on a fixed grid (0, hop, 2 * hop, ...) in absolute stream samples, so every
 window carries its exact stream position; a gap in the stream (samples lost upstream) skips the
-windows that would have covered it and counts them, and the grid continues after the gap.
+windows that would have covered it and counts them, and the grid continues after the gap. When a
+finite stream ends, :meth:`WindowScheduler.flush` cuts one last window at the next grid position,
+zero-padded (as the papers pad clips shorter than a window), so the audio after the last full
+window is tagged too, and a stream shorter than a window gives one window rather than none.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ class Window:
         sample_rate_hz: rate of ``audio`` and of the sample indices.
         capture_time_s: ``time.monotonic()`` time at which the window's last sample reached the
             process; latency is measured from here.
+        padded_samples: zeros after the stream's last sample (the tail window of a finished
+            stream; 0 for every other window).
     """
 
     index: int
@@ -35,16 +40,17 @@ class Window:
     audio: np.ndarray
     sample_rate_hz: int
     capture_time_s: float
+    padded_samples: int = 0
 
     @property
     def num_samples(self) -> int:
-        """Length of the window in samples."""
+        """Length of the window's audio in samples, padding included."""
         return int(self.audio.shape[0])
 
     @property
     def end_sample(self) -> int:
-        """Absolute stream index one past the window's last sample."""
-        return self.start_sample + self.num_samples
+        """Absolute stream index one past the window's last stream sample (padding excluded)."""
+        return self.start_sample + self.num_samples - self.padded_samples
 
     @property
     def start_s(self) -> float:
@@ -80,6 +86,8 @@ class WindowScheduler:
         self._next_start = 0
         self.windows_emitted = 0
         self.windows_skipped = 0
+        self.windows_padded = 0
+        self._covered_end = 0  # one past the last sample of the last window cut
 
     @property
     def position_samples(self) -> int:
@@ -125,12 +133,43 @@ class WindowScheduler:
                         capture_time_s=capture_time_s,
                     )
                 )
+                self._covered_end = self._position
                 keep = self.window_samples - self.hop_samples
                 if keep > 0:
                     self._buffer[:keep] = self._buffer[self.hop_samples :]
                 self._next_start += self.hop_samples
         self.windows_emitted += len(windows)
         return windows
+
+    def flush(self, end_capture_time_s: float) -> Window | None:
+        """End the stream: the tail window, or ``None`` when every sample pushed since the last
+        window's start lies in a window already cut.
+
+        The tail starts at the next grid position and holds the samples pushed since, followed
+        by zeros up to ``window_samples`` (:attr:`Window.padded_samples` of them); it is
+        counted in :attr:`windows_emitted` and :attr:`windows_padded`. No sample may be pushed
+        after it.
+
+        Args:
+            end_capture_time_s: ``time.monotonic()`` time of the stream's last sample.
+        """
+        fill = self._position - self._next_start
+        if fill <= 0 or self._position <= self._covered_end:
+            return None
+        audio = np.zeros(self.window_samples, dtype=np.float32)
+        audio[:fill] = self._buffer[:fill]
+        window = Window(
+            index=self._next_start // self.hop_samples,
+            start_sample=self._next_start,
+            audio=audio,
+            sample_rate_hz=self.sample_rate_hz,
+            capture_time_s=end_capture_time_s,
+            padded_samples=self.window_samples - fill,
+        )
+        self._next_start = self._position + self.window_samples  # nothing more is cut
+        self.windows_emitted += 1
+        self.windows_padded += 1
+        return window
 
     def skip(self, num_samples: int) -> int:
         """Advance the stream over ``num_samples`` missing samples.

@@ -170,10 +170,11 @@ class JsonLinesWriter:
     """Write every window result and event as one JSON object per line.
 
     Lines look like ``{"type": "window", "index": 3, "start_sample": 153600, "start_s": 3.483,
-    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "silent": false,
+    "end_s": 5.483, "latency_ms": 41.2, "level_dbfs": -23.1, "silent": false, "padded_samples": 0,
     "top": [{"label": "Bark", "probability": 0.61}, ...], "top_smoothed": [...]}`` (the schema
     of ``rtag tag --format jsonl`` too: :func:`labelled_probabilities`; ``level_dbfs``: the
-    whole window's level; ``silent``: below ``silence_threshold_dbfs``, not tagged, ``top`` and
+    whole window's level; ``padded_samples``: zeros after the end of a finished source, in the
+    tail window that tags the audio after the last full window, else 0; ``silent``: below ``silence_threshold_dbfs``, not tagged, ``top`` and
     ``top_smoothed`` empty; ``top``: the window's own probabilities; ``top_smoothed``: after the
     K-window geometric mean; labels by their names, ``_other`` included) and
     ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
@@ -227,6 +228,7 @@ class JsonLinesWriter:
             "latency_ms": round(result.latency_ms, 2),
             "level_dbfs": round(result.level_dbfs, 2),
             "silent": result.silent,
+            "padded_samples": result.window.padded_samples,
             "top": labelled_probabilities(result.top(self.top_k, smoothed=False)),
             "top_smoothed": labelled_probabilities(result.top(self.top_k)),
         }

@@ -181,6 +181,7 @@ class StreamTagger:
         self._pump_error: BaseException | None = None
         self._started = False
         self._stopped = False
+        self._last_push_time_s = time.monotonic()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -299,6 +300,10 @@ class StreamTagger:
                 last = source_done and self.ring.consumed_samples >= self.ring.written_samples
                 self._schedule(chunk, last=last)
                 if last:
+                    if self.source.finished and not self._stop_requested.is_set():
+                        tail = self.scheduler.flush(self._last_push_time_s)
+                        if tail is not None:
+                            self._worker.submit(tail)
                     break
                 if chunk.audio.shape[0] == 0:
                     time.sleep(poll_s)
@@ -319,6 +324,7 @@ class StreamTagger:
     def _push(self, audio: np.ndarray, chunk: Chunk) -> None:
         end = self.scheduler.position_samples + audio.shape[0]
         end_time_s = chunk.capture_time_s(self._converter.to_source_samples(end), self.source.sample_rate_hz)
+        self._last_push_time_s = end_time_s
         for window in self.scheduler.push(audio, end_time_s):
             self._worker.submit(window)
 
@@ -338,6 +344,7 @@ class StreamTagger:
             input_overflows=self.source.input_overflows,
             windows_emitted=self.scheduler.windows_emitted,
             windows_skipped=self.scheduler.windows_skipped,
+            windows_padded=self.scheduler.windows_padded,
             windows_dropped=self._worker.windows_dropped,
             windows_processed=self._worker.windows_processed,
             results_dropped=self._dispatcher.results_dropped,

@@ -25,6 +25,8 @@ class StreamStats:
         input_overflows: overflows the audio device reported (audio lost before the callback).
         windows_emitted: windows the scheduler cut.
         windows_skipped: windows never cut because lost samples fell inside them.
+        windows_padded: tail windows (0 or 1) cut when a finite source ended, zero-padded to
+            the window (part of ``windows_emitted``).
         windows_dropped: windows discarded from a full engine queue (engine slower than real time).
         windows_processed: windows the engine tagged, plus the silent windows.
         results_dropped: results discarded from a full callback queue (callbacks too slow).
@@ -63,6 +65,7 @@ class StreamStats:
     device_losses: int = 0
     device_gap_samples: int = 0
     windows_silent: int = 0
+    windows_padded: int = 0
 
     @property
     def captured_s(self) -> float:

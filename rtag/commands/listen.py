@@ -56,7 +56,7 @@ def summary(stats: StreamStats) -> str:
     return (
         f"captured {stats.captured_s:.1f} s; windows: {stats.windows_processed} tagged, "
         f"{stats.windows_dropped} dropped, {stats.windows_skipped} skipped, {stats.windows_silent} of the "
-        f"tagged silent; lost samples: "
+        f"tagged silent, {stats.windows_padded} a padded tail; lost samples: "
         f"{stats.lost_samples}; device overflows: {stats.input_overflows}; callback errors: "
         f"{stats.callback_errors}; device lost {stats.device_losses} time(s), away "
         f"{stats.device_gap_samples / stats.capture_rate_hz:.2f} s; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"

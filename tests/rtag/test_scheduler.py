@@ -91,3 +91,30 @@ def test_ring_overflow_skips_exactly_the_windows_that_touch_lost_samples(
 def test_nonpositive_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="hop_samples"):
         WindowScheduler(10, 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    window=st.integers(2, 300),
+    hop_share=st.floats(0.1, 1.0),
+    total=st.integers(1, 2000),
+    block=st.integers(1, 500),
+)
+def test_flush_cuts_one_padded_tail_exactly_when_samples_are_left_untagged(
+    window: int, hop_share: float, total: int, block: int
+) -> None:
+    hop = max(1, int(window * hop_share))
+    stream = np.arange(1, total + 1, dtype=np.float32)
+    scheduler = WindowScheduler(window, hop)
+    windows = [w for start in range(0, total, block) for w in scheduler.push(stream[start : start + block], 0.0)]
+    covered = windows[-1].end_sample if windows else 0
+    tail = scheduler.flush(1.0)
+    if covered == total:
+        assert tail is None and scheduler.windows_padded == 0
+        return
+    assert tail is not None and scheduler.windows_padded == 1 and scheduler.windows_emitted == len(windows) + 1
+    assert tail.start_sample == len(windows) * hop and tail.index == len(windows)  # on the grid
+    assert tail.end_sample == total and tail.padded_samples == window - (total - tail.start_sample)
+    np.testing.assert_array_equal(tail.audio[: window - tail.padded_samples], stream[tail.start_sample :])
+    assert not tail.audio[window - tail.padded_samples :].any() and tail.num_samples == window
+    assert scheduler.flush(2.0) is None  # a stream ends once

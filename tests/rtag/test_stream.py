@@ -347,3 +347,52 @@ def test_arrays_and_files_with_bad_samples_are_refused_by_one_rule(tiny_model: T
     with pytest.raises(AudioFileError, match=r"nan.wav: holds 3 NaN or infinite samples in frames 0-1024"):
         with StreamTagger(tiny_model, FileSource(path, realtime=False)) as stream:
             stream.run_for()
+
+
+def _silence_then_burst(total_s: float, burst_s: float, rate_hz: int = 44100) -> np.ndarray:
+    audio = np.zeros(int(total_s * rate_hz), dtype=np.float32)
+    burst = int(burst_s * rate_hz)
+    audio[-burst:] = 0.3 * np.random.default_rng(5).standard_normal(burst).astype(np.float32)
+    return audio
+
+
+def test_the_audio_after_the_last_full_window_is_tagged_in_a_padded_tail(
+    tiny_model: TaggerModel, tiny_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rtag.cli import main
+
+    window, hop = tiny_model.window_samples, tiny_model.hop_samples
+    audio = _silence_then_burst(1.3, 0.05)  # the only sound lies after the last full window (0.75-1.25 s)
+    results: list[WindowResult] = []
+    with StreamTagger(tiny_model, audio, on_window=results.append) as stream:
+        stats = stream.run_for()
+    full = (audio.shape[0] - window) // hop + 1
+    assert [r.start_sample for r in results] == [i * hop for i in range(full + 1)]
+    assert stats.windows_padded == 1 and stats.windows_processed == full + 1
+    tail = results[-1]
+    assert tail.window.padded_samples == window - (audio.shape[0] - full * hop) and tail.window.end_sample == audio.shape[0]
+    assert [r.silent for r in results] == [True] * full + [False]  # the burst is heard, in the tail only
+    np.testing.assert_allclose(tail.probabilities, tiny_model.predict(tail.window.audio[None])[0], atol=1e-5)
+
+    path = tmp_path / "burst_at_the_end.wav"
+    sf.write(path, audio, 44100, subtype="FLOAT")
+    assert main(["tag", str(path), "--model", str(tiny_bundle), "--timeline", "--format", "jsonl"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == full + 1 and rows[-1]["end_s"] == pytest.approx(1.3, abs=1e-4) and not rows[-1]["silent"]
+    out = tmp_path / "listen.jsonl"
+    assert main(["listen", "--model", str(tiny_bundle), "--source", str(path), "--fast", "--jsonl", str(out)]) == 0
+    windows = [r for r in map(json.loads, out.read_text().splitlines()) if r["type"] == "window"]
+    assert [w["padded_samples"] for w in windows] == [0] * full + [tail.window.padded_samples]
+    assert "1 a padded tail" in capsys.readouterr().err
+
+
+def test_an_input_shorter_than_a_window_gives_one_padded_window(tiny_model: TaggerModel) -> None:
+    audio = noise(0.3)
+    results: list[WindowResult] = []
+    with StreamTagger(tiny_model, audio, on_window=results.append) as stream:
+        stats = stream.run_for()
+    assert len(results) == 1 and stats.windows_padded == 1 and results[0].start_sample == 0
+    padded = np.zeros(tiny_model.window_samples, np.float32)
+    padded[: audio.shape[0]] = audio
+    np.testing.assert_array_equal(results[0].window.audio, padded)
+    assert results[0].end_s == pytest.approx(0.3, abs=1e-4)
