@@ -174,8 +174,8 @@ class JsonLinesWriter:
     "top": [{"label": "Bark", "probability": 0.61}, ...], "top_smoothed": [...]}`` (the schema
     of ``rtag tag --format jsonl`` too: :func:`labelled_probabilities`; ``level_dbfs``: the
     whole window's level; ``padded_samples``: zeros after the end of a finished source, in the
-    tail window that tags the audio after the last full window, else 0; ``silent``: below ``silence_threshold_dbfs``, not tagged, ``top`` and
-    ``top_smoothed`` empty; ``top``: the window's own probabilities; ``top_smoothed``: after the
+    tail window that tags the audio after the last full window, else 0; ``silent``: below
+    ``silence_threshold_dbfs``, not tagged, ``top`` and ``top_smoothed`` empty; ``top``: the window's own probabilities; ``top_smoothed``: after the
     K-window geometric mean; labels by their names, ``_other`` included) and
     ``{"type": "event", "kind": "start", "label": "Bark", "sample": 153600, "time_s": 3.483,
     "probability": 0.61, "window_index": 3}`` and, when the input device is lost, fails to reopen
