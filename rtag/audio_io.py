@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import soundfile as sf
 import soxr
 
 __all__ = [
-    "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "resample_clip", "to_mono",
+    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "resample_clip", "to_mono",
 ]
 
 MIN_FILE_RATE_HZ = 1000
@@ -51,11 +52,100 @@ def require_audio_file(path: str | Path) -> Path:
     return path
 
 
+class AudioBlocks:
+    """An audio file read block by block as float32 mono samples at ``sample_rate_hz``.
+
+    Memory stays at one block whatever the file's length: libsndfile decodes ``block_frames``
+    at a time, channels are averaged, and other rates go through soxr's streaming resampler
+    (high quality), whose output equals a one-shot resample of the whole file. The file is
+    opened and checked when the object is made; iterating yields the blocks once.
+
+    Args:
+        path: the audio file (any format libsndfile reads).
+        sample_rate_hz: the rate of the yielded samples (default 44100, the models' rate).
+        block_frames: file frames decoded per block (default 65536).
+
+    Attributes:
+        file_rate_hz: the file's own rate.
+        frames: the file's length in its own frames.
+
+    Raises:
+        AudioFileError: (when made) if the file is missing, not a regular file, not audio,
+            holds no samples, or declares a rate outside 1-768 kHz; (while iterating) if a
+            block holds NaN or infinite samples or cannot be decoded. Messages name the file.
+    """
+
+    def __init__(self, path: str | Path, sample_rate_hz: int = 44100, block_frames: int = 65536) -> None:
+        if block_frames < 1:
+            raise ValueError(f"block_frames must be at least 1, not {block_frames}")
+        self.path = require_audio_file(path)
+        self.sample_rate_hz = sample_rate_hz
+        self.block_frames = block_frames
+        try:
+            self._file = sf.SoundFile(str(self.path))
+        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+            raise AudioFileError(self.path, f"cannot decode audio ({exc})") from None
+        self.file_rate_hz = int(self._file.samplerate)
+        self.frames = int(self._file.frames)
+        if self.frames <= 0:
+            self._file.close()
+            raise AudioFileError(self.path, "holds no samples")
+        if not MIN_FILE_RATE_HZ <= self.file_rate_hz <= MAX_FILE_RATE_HZ:
+            self._file.close()
+            raise AudioFileError(
+                self.path, f"sample rate {self.file_rate_hz} Hz is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz"
+            )
+
+    @property
+    def duration_s(self) -> float:
+        """The file's duration in seconds."""
+        return self.frames / self.file_rate_hz
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        resampler = (
+            None if self.file_rate_hz == self.sample_rate_hz
+            else soxr.ResampleStream(self.file_rate_hz, self.sample_rate_hz, 1, dtype="float32", quality="HQ")
+        )
+        position = 0
+        try:
+            while True:
+                try:
+                    block = self._file.read(self.block_frames, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+                    raise AudioFileError(self.path, f"cannot decode audio at frame {position} ({exc})") from None
+                last = block.shape[0] < self.block_frames
+                if not np.all(np.isfinite(block)):
+                    bad = int(np.count_nonzero(~np.isfinite(block)))
+                    where = "" if position == 0 else f" (from frame {position} on)"
+                    raise AudioFileError(self.path, f"holds {bad} NaN or infinite samples{where}")
+                position += block.shape[0]
+                mono = to_mono(block)
+                if resampler is not None:
+                    mono = resampler.resample_chunk(mono, last=last)
+                if mono.shape[0]:
+                    yield np.ascontiguousarray(mono, dtype=np.float32)
+                if last:
+                    return
+        finally:
+            self._file.close()
+
+    def close(self) -> None:
+        """Close the file (iterating to the end closes it too)."""
+        self._file.close()
+
+    def __enter__(self) -> AudioBlocks:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
 def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
     """Read an audio file as float32 mono samples at ``sample_rate_hz``.
 
     Any format libsndfile reads (WAV of 8/16/24/32-bit integer or float, FLAC, OGG, ...) is
     accepted; channels are averaged and other rates are resampled with soxr (high quality).
+    The whole file is held in memory: :class:`AudioBlocks` reads a long one block by block.
 
     Args:
         path: the audio file.
@@ -69,26 +159,11 @@ def load_audio(path: str | Path, sample_rate_hz: int = 44100) -> np.ndarray:
             NaN or infinite samples, or declares a sample rate outside 1-768 kHz; the message
             names the file and the reason.
     """
-    path = require_audio_file(path)
-    try:
-        audio, file_rate_hz = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-        raise AudioFileError(path, f"cannot decode audio ({exc})") from None
-    if audio.shape[0] == 0:
-        raise AudioFileError(path, "holds no samples")
-    if not MIN_FILE_RATE_HZ <= file_rate_hz <= MAX_FILE_RATE_HZ:
-        raise AudioFileError(
-            path, f"sample rate {file_rate_hz} Hz is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz"
-        )
-    if not np.all(np.isfinite(audio)):
-        bad = int(np.count_nonzero(~np.isfinite(audio)))
-        raise AudioFileError(path, f"holds {bad} NaN or infinite samples")
-    mono = to_mono(audio)
-    if file_rate_hz != sample_rate_hz:
-        mono = resample_clip(mono, file_rate_hz, sample_rate_hz)
-        if mono.shape[0] == 0:
-            raise AudioFileError(path, f"{audio.shape[0]} samples at {file_rate_hz} Hz are too few to resample")
-    return np.ascontiguousarray(mono, dtype=np.float32)
+    blocks = AudioBlocks(path, sample_rate_hz)
+    audio = list(blocks)
+    if not audio:
+        raise AudioFileError(blocks.path, f"{blocks.frames} samples at {blocks.file_rate_hz} Hz are too few to resample")
+    return audio[0] if len(audio) == 1 else np.concatenate(audio)
 
 
 def resample_clip(audio: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.ndarray:
