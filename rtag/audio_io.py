@@ -10,7 +10,8 @@ import soundfile as sf
 import soxr
 
 __all__ = [
-    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file", "resample_clip", "to_mono",
+    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file",
+    "resample_clip", "to_mono",
 ]
 
 MIN_FILE_RATE_HZ = 1000

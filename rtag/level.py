@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["LEVEL_FLOOR_DBFS", "LEVEL_FRAME_SAMPLES", "is_silent", "window_level_dbfs"]
+__all__ = ["LEVEL_FLOOR_DBFS", "LEVEL_FRAME_SAMPLES", "LevelMeter", "is_silent", "window_level_dbfs"]
 
 LEVEL_FLOOR_DBFS = -120.0
 LEVEL_FRAME_SAMPLES = 2048
@@ -41,6 +41,41 @@ def window_level_dbfs(
     sums = np.add.reduceat(np.square(audio, dtype=np.float64), starts)
     counts = np.diff(np.append(starts, audio.shape[0]))
     return _dbfs(float(np.max(sums / counts)), floor_dbfs)
+
+
+class LevelMeter:
+    """The level of :func:`window_level_dbfs` for audio that arrives in blocks of any size: the
+    frames are cut from the stream's first sample on, exactly as from one array.
+
+    Args:
+        frame_samples: frame length (default 2048).
+        floor_dbfs: the level of digital silence (default -120).
+    """
+
+    def __init__(self, frame_samples: int = LEVEL_FRAME_SAMPLES, floor_dbfs: float = LEVEL_FLOOR_DBFS) -> None:
+        if frame_samples < 1:
+            raise ValueError(f"frame_samples must be at least 1, not {frame_samples}")
+        self.frame_samples = frame_samples
+        self.floor_dbfs = floor_dbfs
+        self._partial = np.zeros(0, dtype=np.float32)
+        self._loudest = 0.0
+
+    def add(self, block: np.ndarray) -> None:
+        """Take the next samples of the stream."""
+        audio = np.concatenate([self._partial, np.asarray(block, dtype=np.float32)])
+        whole = audio.shape[0] - audio.shape[0] % self.frame_samples
+        if whole:
+            frames = np.square(audio[:whole], dtype=np.float64).reshape(-1, self.frame_samples)
+            self._loudest = max(self._loudest, float(frames.mean(axis=1).max()))
+        self._partial = audio[whole:]
+
+    @property
+    def level_dbfs(self) -> float:
+        """The level of everything added so far (a last, shorter frame counts like the others)."""
+        loudest = self._loudest
+        if self._partial.size:
+            loudest = max(loudest, float(np.square(self._partial, dtype=np.float64).mean()))
+        return _dbfs(loudest, self.floor_dbfs)
 
 
 def is_silent(window_level: float, silence_threshold_dbfs: float | None) -> bool:

@@ -8,11 +8,13 @@ step of 5120 samples (about 0.12 s); the efficient mode of the technical report 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["geometric_mean", "tag_clip", "tta_batches", "tta_offsets", "tta_inputs"]
+from rtag.scheduler import WindowScheduler
+
+__all__ = ["GeometricMean", "geometric_mean", "tag_blocks", "tag_clip", "tta_batches", "tta_offsets", "tta_inputs"]
 
 
 def tta_offsets(length: int, window_samples: int, step_samples: int) -> np.ndarray:
@@ -89,16 +91,52 @@ def _inputs_at(clip: np.ndarray, offsets: np.ndarray, window_samples: int) -> np
     return inputs
 
 
-def geometric_mean(probs: np.ndarray, axis: int = 0, eps: float = 1e-7) -> np.ndarray:
+GEOMETRIC_MEAN_EPS = 1e-7
+"""Probabilities are clipped here before their logarithm, so that one zero does not veto a class."""
+
+
+def _logs(probs: np.ndarray, eps: float) -> np.ndarray:
+    return np.log(np.clip(np.asarray(probs, dtype=np.float64), eps, 1.0))
+
+
+def _normalised_exp(mean_logs: np.ndarray) -> np.ndarray:
+    combined = np.exp(mean_logs)
+    combined /= combined.sum(axis=-1, keepdims=True)
+    return combined.astype(np.float32)
+
+
+def geometric_mean(probs: np.ndarray, axis: int = 0, eps: float = GEOMETRIC_MEAN_EPS) -> np.ndarray:
     """Geometric mean of probability vectors along ``axis``, renormalised to sum to one.
 
     Computed in log space; probabilities are clipped at ``eps`` so that one zero does not veto a
     class.
     """
-    logs = np.log(np.clip(np.asarray(probs, dtype=np.float64), eps, 1.0))
-    combined = np.exp(logs.mean(axis=axis))
-    combined /= combined.sum(axis=-1, keepdims=True)
-    return combined.astype(np.float32)
+    return _normalised_exp(_logs(probs, eps).mean(axis=axis))
+
+
+class GeometricMean:
+    """:func:`geometric_mean` over axis 0 of probability rows that arrive batch by batch."""
+
+    def __init__(self, eps: float = GEOMETRIC_MEAN_EPS) -> None:
+        self.eps = eps
+        self._log_sum: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, probs: np.ndarray) -> None:
+        """Take rows [B, C] of probabilities."""
+        logs = _logs(probs, self.eps).sum(axis=0)
+        self._log_sum = logs if self._log_sum is None else self._log_sum + logs
+        self.count += int(np.asarray(probs).shape[0])
+
+    def result(self) -> np.ndarray:
+        """The geometric mean [C] of every row added.
+
+        Raises:
+            ValueError: if no row was added.
+        """
+        if self._log_sum is None or self.count == 0:
+            raise ValueError("no probabilities were added")
+        return _normalised_exp(self._log_sum / self.count)
 
 
 def tag_clip(
@@ -117,5 +155,61 @@ def tag_clip(
         step_samples: step between crops or padded positions.
         batch_size: inputs per ``predict`` call (default 32).
     """
-    batches = tta_batches(clip, window_samples, step_samples, batch_size)
-    return geometric_mean(np.concatenate([predict(batch) for batch in batches]), axis=0)
+    return tag_blocks(predict, [_as_clip(clip)], window_samples, step_samples, batch_size)
+
+
+def tag_blocks(
+    predict: Callable[[np.ndarray], np.ndarray],
+    blocks: Iterable[np.ndarray],
+    window_samples: int,
+    step_samples: int,
+    batch_size: int = 32,
+) -> np.ndarray:
+    """:func:`tag_clip` of the clip that ``blocks`` make up, read once, in bounded memory.
+
+    The inputs are those of :func:`tta_offsets` (crops every ``step_samples`` and one flush
+    with the end; a clip shorter than a window padded at every position), each through
+    ``predict`` once, and their probabilities are combined by the same geometric mean, so a
+    10-hour recording costs a window and a batch of memory, not the recording.
+
+    Args:
+        predict: windows [B, window_samples] -> probabilities [B, C].
+        blocks: 1-D samples at the model's rate, in order (any sizes).
+        window_samples: model input length.
+        step_samples: step between crops or padded positions.
+        batch_size: inputs per ``predict`` call (default 32).
+    """
+    if window_samples <= 0 or step_samples <= 0:
+        raise ValueError("window_samples and step_samples must be positive")
+    if batch_size <= 0:
+        raise ValueError(f"batch_size must be positive, not {batch_size}")
+    mean = GeometricMean()
+    scheduler = WindowScheduler(window_samples, step_samples)
+    head: list[np.ndarray] = []  # the samples until one window is full (a short clip is all head)
+    recent = np.zeros(0, dtype=np.float32)  # the newest window_samples samples
+    pending: list[np.ndarray] = []
+    total = 0
+    for block in blocks:
+        block = _as_clip(block)
+        total += block.shape[0]
+        if scheduler.windows_emitted == 0 and total < window_samples:
+            head.append(block)
+            continue
+        if head:
+            block, head = np.concatenate([*head, block]), []
+        recent = np.concatenate([recent, block])[-window_samples:]
+        pending.extend(window.audio for window in scheduler.push(block, 0.0))
+        while len(pending) >= batch_size:
+            mean.add(predict(np.stack(pending[:batch_size])))
+            del pending[:batch_size]
+    if total == 0:
+        raise ValueError("the clip holds no samples")
+    if head:  # shorter than a window: padded at every position
+        for batch in tta_batches(np.concatenate(head), window_samples, step_samples, batch_size):
+            mean.add(predict(batch))
+        return mean.result()
+    if (total - window_samples) % step_samples:
+        pending.append(recent)  # the crop flush with the end
+    for first in range(0, len(pending), batch_size):
+        mean.add(predict(np.stack(pending[first : first + batch_size])))
+    return mean.result()

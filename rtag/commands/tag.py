@@ -5,24 +5,27 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import queue
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from rtag.audio_io import AudioFileError, load_audio
+from rtag.audio_io import AudioBlocks, AudioFileError
 from rtag.commands import positive_int
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
-from rtag.level import is_silent, window_level_dbfs
+from rtag.level import LevelMeter, is_silent
 from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
 from rtag.sinks import PROBABILITY_DECIMALS, TIME_DECIMALS, labelled_probabilities
+from rtag.sources import FileSource
 from rtag.stream import StreamTagger
 from rtag.stream_results import WindowResult
-from rtag.tta import tag_clip
+from rtag.tta import tag_blocks
 
 __all__ = ["TagRow", "register", "run", "tag_clip_rows", "timeline_rows"]
 
@@ -30,6 +33,8 @@ STEP_SAMPLES = 5120
 FAST_STEP_SAMPLES = 51200
 SILENCE_THRESHOLD_DBFS = RuntimeConfig().silence_threshold_dbfs
 SILENT_FILE = "silent file"  # the table's text for a whole file below the silence threshold
+FILE_BLOCK_FRAMES = 65536  # file frames read at a time: memory does not grow with a file's length
+ROW_POLL_S = 0.05  # how often --timeline looks for finished windows
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -76,36 +81,60 @@ class TagRow:
 
 
 def tag_clip_rows(
-    engine: Engine, path: Path, clip: np.ndarray, step_samples: int, top_k: int,
+    engine: Engine, path: Path, step_samples: int, top_k: int,
     silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
 ) -> list[TagRow]:
-    """One whole-file row by the test-time procedure with ``step_samples``.
+    """One whole-file row by the test-time procedure with ``step_samples``, the file read block
+    by block (memory does not grow with its length).
 
     A file whose loudest 2048-sample frame is below ``silence_threshold_dbfs`` (default: the
     runtime's; ``None``: never) is silent: its row has no tags and ``silent=True``.
+
+    Raises:
+        AudioFileError: if the file cannot be read (names it and the reason).
     """
-    if is_silent(window_level_dbfs(clip), silence_threshold_dbfs):
+    meter = LevelMeter()
+
+    def metered() -> Iterator[np.ndarray]:
+        for block in AudioBlocks(path, engine.sample_rate_hz, FILE_BLOCK_FRAMES):
+            meter.add(block)
+            yield block
+
+    probs = tag_blocks(engine.predict, metered(), engine.window_samples, step_samples)
+    if is_silent(meter.level_dbfs, silence_threshold_dbfs):
         return [TagRow(path, [], silent=True)]
-    probs = tag_clip(engine.predict, clip, engine.window_samples, step_samples)
     return [TagRow(path, top_labels(probs, engine.labels, top_k))]
 
 
 def timeline_rows(
-    engine: Engine, path: Path, clip: np.ndarray, top_k: int,
+    engine: Engine, path: Path, top_k: int,
     silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
-) -> list[TagRow]:
-    """One row per streaming window (the model's window and hop), each window's own probabilities.
+) -> Iterator[TagRow]:
+    """One row per streaming window (the model's window and hop), each window's own
+    probabilities, yielded as soon as it is computed; the file is replayed through the
+    streaming path block by block, so memory does not grow with its length.
 
-    A clip shorter than one window is zero-padded to one window. Windows below
-    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) are silent rows.
+    The audio after the last full window is one zero-padded window (a file shorter than a
+    window gives that one). Windows below ``silence_threshold_dbfs`` (default: the runtime's;
+    ``None``: none) are silent rows.
+
+    Raises:
+        AudioFileError: if the file cannot be read (names it and the reason).
     """
-    if clip.shape[0] < engine.window_samples:
-        clip = np.pad(clip, (0, engine.window_samples - clip.shape[0]))
-    results: list[WindowResult] = []
+    results: queue.SimpleQueue[WindowResult] = queue.SimpleQueue()
     config = RuntimeConfig(smoothing_windows=1, silence_threshold_dbfs=silence_threshold_dbfs)
-    with StreamTagger(engine, clip, on_window=results.append, config=config) as stream:
-        stream.run_for()
-    return [TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s, r.silent) for r in results]
+    source = FileSource(path, realtime=False, block_samples=FILE_BLOCK_FRAMES)
+
+    def ready() -> Iterator[TagRow]:
+        while not results.empty():
+            r = results.get()
+            yield TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s, r.silent)
+
+    with StreamTagger(engine, source, on_window=results.put, config=config) as stream:
+        while not stream.finished:
+            stream.run_for(ROW_POLL_S)  # raises what stopped the stream (an unreadable block)
+            yield from ready()
+    yield from ready()  # the stream has stopped: every callback has run
 
 
 def _table_lines(row: TagRow) -> Iterator[str]:
@@ -117,6 +146,25 @@ def _table_lines(row: TagRow) -> Iterator[str]:
         yield f"{row.path}\t{labels}"
     else:
         yield f"{row.path}\t{row.start_s:8.2f}-{row.end_s:.2f} s\t{labels}"
+
+
+def _print_row(row: TagRow, output_format: str, writer: Any) -> None:
+    """Print one row in ``output_format`` (``writer``: the CSV writer of the csv format)."""
+    if writer is not None:
+        silent = str(row.silent).lower()
+        times = [_csv_time(row.start_s), _csv_time(row.end_s)]
+        if row.silent:
+            writer.writerow([row.path, *times, silent, "", "", ""])
+        for rank, (label, p) in enumerate(row.top, start=1):
+            writer.writerow([row.path, *times, silent, rank, label, f"{p:.{PROBABILITY_DECIMALS}f}"])
+    elif output_format == "jsonl":
+        record: dict[str, object] = {"path": str(row.path), "silent": row.silent, "top": labelled_probabilities(row.top)}
+        if row.start_s is not None and row.end_s is not None:
+            record.update(start_s=round(row.start_s, TIME_DECIMALS), end_s=round(row.end_s, TIME_DECIMALS))
+        print(json.dumps(record), flush=True)
+    else:
+        for line in _table_lines(row):
+            print(line, flush=True)
 
 
 def _csv_time(seconds: float | None) -> str:
@@ -133,33 +181,12 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            clip = load_audio(path, engine.sample_rate_hz)
+            rows = timeline_rows(engine, path, args.top_k) if args.timeline else tag_clip_rows(engine, path, step, args.top_k)
+            for row in rows:
+                _print_row(row, args.format, writer)
         except AudioFileError as exc:
             print(f"rtag tag: skipped {exc}", file=sys.stderr)
             failed += 1
-            continue
-        rows = (
-            timeline_rows(engine, path, clip, args.top_k)
-            if args.timeline
-            else tag_clip_rows(engine, path, clip, step, args.top_k)
-        )
-        for row in rows:
-            if writer is not None:
-                silent = str(row.silent).lower()
-                times = [_csv_time(row.start_s), _csv_time(row.end_s)]
-                if row.silent:
-                    writer.writerow([row.path, *times, silent, "", "", ""])
-                for rank, (label, p) in enumerate(row.top, start=1):
-                    writer.writerow([row.path, *times, silent, rank, label, f"{p:.{PROBABILITY_DECIMALS}f}"])
-            elif args.format == "jsonl":
-                record: dict[str, object] = {"path": str(row.path), "silent": row.silent,
-                                             "top": labelled_probabilities(row.top)}
-                if row.start_s is not None and row.end_s is not None:
-                    record.update(start_s=round(row.start_s, TIME_DECIMALS), end_s=round(row.end_s, TIME_DECIMALS))
-                print(json.dumps(record))
-            else:
-                for line in _table_lines(row):
-                    print(line)
         sys.stdout.flush()
     if failed:
         print(f"rtag tag: {len(args.files) - failed} file(s) tagged, {failed} could not be read", file=sys.stderr)
