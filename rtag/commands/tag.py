@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import queue
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,13 +17,11 @@ from rtag.audio_io import AudioBlocks, AudioFileError
 from rtag.commands import positive_int
 from rtag.engines import ENGINE_KINDS, Engine, create_engine
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label, top_labels
-from rtag.level import LevelMeter, is_silent
+from rtag.level import LevelMeter, is_silent, window_level_dbfs
 from rtag.model import load_model
 from rtag.runtime_config import RuntimeConfig
+from rtag.scheduler import Window, WindowScheduler
 from rtag.sinks import PROBABILITY_DECIMALS, TIME_DECIMALS, labelled_probabilities
-from rtag.sources import FileSource
-from rtag.stream import StreamTagger
-from rtag.stream_results import WindowResult
 from rtag.tta import tag_blocks
 
 __all__ = ["TagRow", "register", "run", "tag_clip_rows", "timeline_rows"]
@@ -34,7 +31,7 @@ FAST_STEP_SAMPLES = 51200
 SILENCE_THRESHOLD_DBFS = RuntimeConfig().silence_threshold_dbfs
 SILENT_FILE = "silent file"  # the table's text for a whole file below the silence threshold
 FILE_BLOCK_FRAMES = 65536  # file frames read at a time: memory does not grow with a file's length
-ROW_POLL_S = 0.05  # how often --timeline looks for finished windows
+TIMELINE_BATCH = 32  # windows per engine call in --timeline
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -111,30 +108,37 @@ def timeline_rows(
     silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
 ) -> Iterator[TagRow]:
     """One row per streaming window (the model's window and hop), each window's own
-    probabilities, yielded as soon as it is computed; the file is replayed through the
-    streaming path block by block, so memory does not grow with its length.
+    probabilities, yielded batch by batch as they are computed; the file is read block by
+    block, so memory does not grow with its length.
 
-    The audio after the last full window is one zero-padded window (a file shorter than a
-    window gives that one). Windows below ``silence_threshold_dbfs`` (default: the runtime's;
-    ``None``: none) are silent rows.
+    The windows are those a replay through :class:`~rtag.stream.StreamTagger` cuts (the same
+    grid, the same streaming resampler), run ``TIMELINE_BATCH`` at a time. The audio after the
+    last full window is one zero-padded window (a file shorter than a window gives that one).
+    Windows below ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) are silent
+    rows and never reach the engine.
 
     Raises:
         AudioFileError: if the file cannot be read (names it and the reason).
     """
-    results: queue.SimpleQueue[WindowResult] = queue.SimpleQueue()
-    config = RuntimeConfig(smoothing_windows=1, silence_threshold_dbfs=silence_threshold_dbfs)
-    source = FileSource(path, realtime=False, block_samples=FILE_BLOCK_FRAMES)
+    scheduler = WindowScheduler(engine.window_samples, engine.hop_samples, engine.sample_rate_hz)
+    pending: list[Window] = []
+    for block in AudioBlocks(path, engine.sample_rate_hz, FILE_BLOCK_FRAMES):
+        pending.extend(scheduler.push(block, 0.0))
+        while len(pending) >= TIMELINE_BATCH:
+            yield from _window_rows(engine, path, pending[:TIMELINE_BATCH], top_k, silence_threshold_dbfs)
+            del pending[:TIMELINE_BATCH]
+    tail = scheduler.flush(0.0)
+    yield from _window_rows(engine, path, [*pending, *([tail] if tail is not None else [])], top_k, silence_threshold_dbfs)
 
-    def ready() -> Iterator[TagRow]:
-        while not results.empty():
-            r = results.get()
-            yield TagRow(path, r.top(top_k, smoothed=False), r.start_s, r.end_s, r.silent)
 
-    with StreamTagger(engine, source, on_window=results.put, config=config) as stream:
-        while not stream.finished:
-            stream.run_for(ROW_POLL_S)  # raises what stopped the stream (an unreadable block)
-            yield from ready()
-    yield from ready()  # the stream has stopped: every callback has run
+def _window_rows(engine: Engine, path: Path, windows: list[Window], top_k: int,
+                 silence_threshold_dbfs: float | None) -> Iterator[TagRow]:
+    silent = [is_silent(window_level_dbfs(w.audio), silence_threshold_dbfs) for w in windows]
+    sounding = [w.audio for w, quiet in zip(windows, silent) if not quiet]
+    probs = iter(engine.predict(np.stack(sounding)) if sounding else [])
+    for window, quiet in zip(windows, silent):
+        top = [] if quiet else top_labels(next(probs), engine.labels, top_k)
+        yield TagRow(path, top, window.start_s, window.end_s, quiet)
 
 
 def _table_lines(row: TagRow) -> Iterator[str]:
