@@ -191,7 +191,10 @@ def quantize_onnx(
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32), str(prepared))
         nodes = onnx.load(str(prepared)).graph.node
-        in_float = [n.name for n in nodes if n.op_type == "Softmax"] + [n.name for n in nodes if n.op_type == "Gemm"][-1:]
+        # the dense head stays in float: its input features differ in scale by orders of magnitude
+        # (a trained head takes them standardised, the standardisation folded into its first
+        # layer), so one uint8 range for them loses the small ones; it is a sliver of the compute
+        in_float = [n.name for n in nodes if n.op_type in ("Softmax", "Gemm", "Concat")]
         quantize_static(
             str(prepared),
             str(path),
