@@ -23,10 +23,9 @@ pytestmark = [pytest.mark.device, pytest.mark.slow]
 
 RATE_HZ = 44100
 GAP_S = 2.5
-# real recordings of groups the bundled model never trained on (the corpus split, recomputed)
-# (no held-out real Saxophone clip of 2-5 s reaches the start threshold with the bundled model:
-# docs/model-card.md, "Where it falls short")
-PLAYED = ("Bark", "Cough", "Computer_keyboard")
+# real recordings of groups the bundled model never trained on (the corpus split, recomputed);
+# of the held-out real saxophones of 2-5 s one in three reaches the start threshold offline
+PLAYED = ("Bark", "Cough", "Saxophone", "Computer_keyboard")
 CLIP_S_RANGE = (2.0, 5.0)
 
 
