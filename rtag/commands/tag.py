@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm import tqdm
 
 from rtag.audio_io import AudioBlocks, AudioFileError
 from rtag.commands import positive_int
@@ -77,6 +78,17 @@ class TagRow:
     silent: bool = False
 
 
+def _file_blocks(path: Path, sample_rate_hz: int) -> Iterator[np.ndarray]:
+    """The file's blocks (:class:`~rtag.audio_io.AudioBlocks`), with a progress bar in audio
+    seconds on stderr when it is a terminal (none when piped or redirected)."""
+    blocks = AudioBlocks(path, sample_rate_hz, FILE_BLOCK_FRAMES)
+    with tqdm(total=round(blocks.duration_s, 1), desc=path.name, unit="s", leave=False,
+              disable=not sys.stderr.isatty(), file=sys.stderr) as bar:
+        for block in blocks:
+            bar.update(round(block.shape[0] / sample_rate_hz, 3))
+            yield block
+
+
 def tag_clip_rows(
     engine: Engine, path: Path, step_samples: int, top_k: int,
     silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
@@ -93,7 +105,7 @@ def tag_clip_rows(
     meter = LevelMeter()
 
     def metered() -> Iterator[np.ndarray]:
-        for block in AudioBlocks(path, engine.sample_rate_hz, FILE_BLOCK_FRAMES):
+        for block in _file_blocks(path, engine.sample_rate_hz):
             meter.add(block)
             yield block
 
@@ -122,7 +134,7 @@ def timeline_rows(
     """
     scheduler = WindowScheduler(engine.window_samples, engine.hop_samples, engine.sample_rate_hz)
     pending: list[Window] = []
-    for block in AudioBlocks(path, engine.sample_rate_hz, FILE_BLOCK_FRAMES):
+    for block in _file_blocks(path, engine.sample_rate_hz):
         pending.extend(scheduler.push(block, 0.0))
         while len(pending) >= TIMELINE_BATCH:
             yield from _window_rows(engine, path, pending[:TIMELINE_BATCH], top_k, silence_threshold_dbfs)
@@ -183,7 +195,9 @@ def run(args: argparse.Namespace) -> int:
     if writer is not None:
         writer.writerow(["path", "start_s", "end_s", "silent", "rank", "label", "probability"])
     failed = 0
-    for path in args.files:
+    files = tqdm(args.files, desc="files", unit="file", disable=len(args.files) < 2 or not sys.stderr.isatty(),
+                 file=sys.stderr)
+    for path in files:
         try:
             rows = timeline_rows(engine, path, args.top_k) if args.timeline else tag_clip_rows(engine, path, step, args.top_k)
             for row in rows:

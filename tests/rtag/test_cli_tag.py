@@ -96,3 +96,40 @@ def test_tag_and_listen_write_one_json_lines_schema_and_round_times_alike(
     assert [(r["start_s"], r["end_s"]) for r in tagged] == [(r["start_s"], r["end_s"]) for r in listened]
     assert {(float(r["start_s"]), float(r["end_s"])) for r in csv_rows} == {(r["start_s"], r["end_s"]) for r in tagged}
     assert all(len(r["start_s"].split(".")[1]) == 4 for r in csv_rows)
+
+
+def test_a_progress_bar_is_drawn_on_a_terminal_only(tiny_bundle: Path, real_clip: Path) -> None:
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import sys
+    import termios
+
+    from tests.conftest import REPO_ROOT
+
+    command = [sys.executable, "-m", "rtag.cli", "tag", str(real_clip), str(real_clip), "--model", str(tiny_bundle),
+               "--format", "jsonl"]
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    piped = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120, check=True)
+    assert "%|" not in piped.stderr and "file/s" not in piped.stderr and len(piped.stdout.splitlines()) == 2
+
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
+    with subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=terminal, text=True) as child:
+        os.close(terminal)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:  # the child closed its end
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        stdout = child.stdout.read() if child.stdout else ""
+    os.close(controller)
+    assert child.returncode == 0
+    assert b"%|" in drawn and real_clip.name.encode() in drawn  # the file's bar, in audio seconds
+    assert len(stdout.splitlines()) == 2  # the results are the same, on stdout
