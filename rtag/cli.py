@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 
 from rtag import __version__
@@ -87,7 +89,8 @@ def run_command_line(
     Errors that rtag raises for bad input (``ValueError`` subclasses such as BundleError,
     ConfigError and AudioFileError, and ``OSError``) name the file, key or device at fault; they
     are printed as one line and give exit code 2, never a traceback. Ctrl-C gives 130 at any
-    point, while the sub-commands' modules (torch among them) are still being imported too.
+    point; while the sub-commands' modules (torch among them) are still being imported it takes
+    effect once they are in.
 
     Args:
         build: makes the parser (:func:`build_command_parser`); called here, inside the
@@ -95,8 +98,25 @@ def run_command_line(
         argv: the arguments (``None``: ``sys.argv[1:]``).
         quiet_log_level: the log level without ``--verbose`` (default WARNING).
     """
+    interrupted = False
+
+    def defer(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        interrupted = True
+
+    # Ctrl-C while the sub-commands' modules import is held until they are in: a signal that
+    # lands inside a C extension's import (numpy's, torch's) can leave it half made, and what
+    # follows fails with an unrelated error instead of stopping.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, defer) if main_thread else None
     try:
         parser = build()
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        return 130
+    try:
         args = parser.parse_args(argv)
     except KeyboardInterrupt:
         return 130
