@@ -10,8 +10,8 @@ import soundfile as sf
 import soxr
 
 __all__ = [
-    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "require_audio_file",
-    "resample_clip", "to_mono",
+    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "open_sound_file",
+    "require_audio_file", "resample_clip", "to_mono",
 ]
 
 MIN_FILE_RATE_HZ = 1000
@@ -53,6 +53,19 @@ def require_audio_file(path: str | Path) -> Path:
     return path
 
 
+def open_sound_file(path: str | Path) -> tuple[Path, sf.SoundFile]:
+    """``path`` (checked by :func:`require_audio_file`) and the libsndfile handle opened on it.
+
+    Raises:
+        AudioFileError: if the file is missing, not a regular file, or cannot be decoded.
+    """
+    checked = require_audio_file(path)
+    try:
+        return checked, sf.SoundFile(str(checked))
+    except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
+        raise AudioFileError(checked, f"cannot decode audio ({exc})") from None
+
+
 class AudioBlocks:
     """An audio file read block by block as float32 mono samples at ``sample_rate_hz``.
 
@@ -79,13 +92,9 @@ class AudioBlocks:
     def __init__(self, path: str | Path, sample_rate_hz: int = 44100, block_frames: int = 65536) -> None:
         if block_frames < 1:
             raise ValueError(f"block_frames must be at least 1, not {block_frames}")
-        self.path = require_audio_file(path)
+        self.path, self._file = open_sound_file(path)
         self.sample_rate_hz = sample_rate_hz
         self.block_frames = block_frames
-        try:
-            self._file = sf.SoundFile(str(self.path))
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioFileError(self.path, f"cannot decode audio ({exc})") from None
         self.file_rate_hz = int(self._file.samplerate)
         self.frames = int(self._file.frames)
         if self.frames <= 0:

@@ -28,9 +28,8 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
-import soundfile as sf
 
-from rtag.audio_io import MAX_FILE_RATE_HZ, MIN_FILE_RATE_HZ, AudioFileError, require_audio_file
+from rtag.audio_io import MAX_FILE_RATE_HZ, MIN_FILE_RATE_HZ, AudioFileError, open_sound_file
 from rtag.ring_buffer import RingBuffer
 
 __all__ = [
@@ -577,11 +576,7 @@ class FileSource(_ReplaySource):
 
     def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024) -> None:
         super().__init__(realtime, block_samples)
-        self.path = require_audio_file(path)
-        try:
-            self._file = sf.SoundFile(str(self.path))
-        except (sf.LibsndfileError, RuntimeError, TypeError, ValueError) as exc:
-            raise AudioFileError(self.path, f"cannot decode audio ({exc})") from None
+        self.path, self._file = open_sound_file(path)
         self.name = self.path.name
         self.sample_rate_hz = int(self._file.samplerate)
 

@@ -197,7 +197,7 @@ def tag_blocks(
             continue
         if head:
             block, head = np.concatenate([*head, block]), []
-        recent = np.concatenate([recent, block])[-window_samples:]
+        recent = np.concatenate([recent, block[-window_samples:]])[-window_samples:]
         pending.extend(window.audio for window in scheduler.push(block, 0.0))
         while len(pending) >= batch_size:
             mean.add(predict(np.stack(pending[:batch_size])))
