@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "StreamStats": "rtag.stream_results",
     "StreamTagger": "rtag.stream",
     "TagEvent": "rtag.smoother",
+    "TagRow": "rtag.files",
     "TaggerModel": "rtag.model",
     "WindowResult": "rtag.stream_results",
     "create_engine": "rtag.engines",
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from rtag.audio_io import load_audio as load_audio
     from rtag.bundle import BundleError as BundleError
     from rtag.engines import create_engine as create_engine
+    from rtag.files import TagRow as TagRow
     from rtag.model import TaggerModel as TaggerModel
     from rtag.model import load_model as load_model
     from rtag.smoother import TagEvent as TagEvent

@@ -5,13 +5,16 @@ The streaming worker only needs an :class:`Engine`: labels, the audio parameters
 with PyTorch (CUDA or CPU) in fp32 or bf16; :class:`OnnxEngine` runs an exported graph with ONNX
 Runtime (CUDA execution provider when it can load, CPU otherwise) in fp32 or, from the int8 graph
 kept beside the bundle (:mod:`rtag.quantize`), in int8. :func:`create_engine` picks one by name
-and precision (:data:`PRECISIONS`).
+and precision (:data:`PRECISIONS`), or with ``"auto"`` (the default everywhere) the fastest one
+that can run here: a CUDA engine when a GPU can really be used, else int8 when the bundle has
+a matching int8 graph, else ONNX Runtime fp32, else torch.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from rtag.model import TaggerModel
 
 __all__ = [
+    "AUTO",
     "ENGINE_KINDS",
     "PRECISIONS",
     "Engine",
@@ -32,13 +36,16 @@ __all__ = [
     "as_engine",
     "check_engine",
     "create_engine",
+    "describe_engine",
     "parse_engines",
 ]
 
 log = logging.getLogger(__name__)
 
-ENGINE_KINDS = ("torch", "onnx")
+AUTO = "auto"
+ENGINE_KINDS = (AUTO, "torch", "onnx")
 PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8")}
+"""The precisions of each concrete engine; ``"auto"`` also takes ``"auto"`` for either."""
 DEFAULT_ONNX_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
@@ -86,6 +93,12 @@ class TorchEngine:
         """Back end, device and precision, e.g. ``"torch-cpu-fp32"``."""
         return f"torch-{self.model.device.type}-{self.precision}"
 
+    @property
+    def description(self) -> dict[str, object]:
+        """What runs: engine, provider (the torch device), precision and CPU threads."""
+        return {"engine": "torch", "provider": str(self.model.device), "precision": self.precision,
+                "threads": torch.get_num_threads()}
+
     def predict(self, audio: np.ndarray) -> np.ndarray:
         """Class probabilities [B, C] float32 for audio [B, N] float32."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
@@ -110,7 +123,9 @@ class OnnxEngine:
     Args:
         onnx_path: the exported graph (labels and audio parameters are read from its metadata).
         providers: execution providers in order of preference (default CUDA, then CPU).
-        intra_op_threads: CPU threads per operator (default ``None``: ONNX Runtime's choice).
+        intra_op_threads: CPU threads per operator (default ``None``: the cores this process
+            may run on, ``os.sched_getaffinity``, which is ONNX Runtime's own choice where the
+            process may use every core).
         weights_sha256: when given, the graph must have been made from a bundle with these
             weights (its ``rtag_weights_sha256``), else ValueError.
     """
@@ -145,8 +160,8 @@ class OnnxEngine:
         # ONNX Runtime's threads otherwise spin after each run, stealing the cores from the torch
         # front end and the capture thread that run between calls (measured: 2x slower per window)
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        if intra_op_threads is not None:
-            options.intra_op_num_threads = intra_op_threads
+        self.threads = intra_op_threads if intra_op_threads is not None else _usable_cores()
+        options.intra_op_num_threads = self.threads
         available = set(ort.get_available_providers())
         requested = [p for p in providers if p in available] or ["CPUExecutionProvider"]
         # a provider library that cannot load logs an error of its own; it is reported below, once
@@ -173,6 +188,11 @@ class OnnxEngine:
         """Back end, the provider that runs and the precision, e.g. ``"onnxruntime-CPUExecutionProvider-int8"``."""
         return f"onnxruntime-{self.providers[0]}-{self.precision}"
 
+    @property
+    def description(self) -> dict[str, object]:
+        """What runs: engine, provider (the execution provider running it), precision and threads."""
+        return {"engine": "onnx", "provider": self.providers[0], "precision": self.precision, "threads": self.threads}
+
     def predict(self, audio: np.ndarray) -> np.ndarray:
         """Class probabilities [B, C] float32 for audio [B, N] float32."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
@@ -190,10 +210,31 @@ def _gpu_present() -> bool:
     return torch.cuda.is_available()
 
 
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _nvidia_gpu_present() -> bool:
+    """A GPU that CUDA could use: torch sees one, or the NVIDIA driver's device node exists
+    (ONNX Runtime's CUDA provider can use it even beside a CPU-only torch)."""
+    return _gpu_present() or Path("/dev/nvidiactl").exists()
+
+
 def check_engine(kind: str, precision: str = "fp32") -> None:
-    """Raise ValueError unless ``kind`` is an engine and ``precision`` one of its precisions."""
+    """Raise ValueError unless ``kind`` is an engine and ``precision`` one of its precisions
+    (``"auto"`` for either lets :func:`create_engine` choose)."""
     if kind not in ENGINE_KINDS:
         raise ValueError(f"unknown engine {kind!r}; choose one of {', '.join(ENGINE_KINDS)}")
+    if precision == AUTO:
+        return
+    if kind == AUTO:
+        if not any(precision in precisions for precisions in PRECISIONS.values()):
+            choices = sorted({p for precisions in PRECISIONS.values() for p in precisions})
+            raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join([AUTO, *choices])}")
+        return
     if precision not in PRECISIONS[kind]:
         raise ValueError(
             f"engine {kind!r} has no precision {precision!r}; choose one of {', '.join(PRECISIONS[kind])}"
@@ -210,6 +251,8 @@ def parse_engines(text: str) -> list[tuple[str, str]]:
     for item in (part.strip() for part in text.split(",")):
         if item:
             kind, _, precision = item.partition(":")
+            if AUTO in (kind, precision):
+                raise ValueError(f"{item!r}: name an engine and a precision to compare, not {AUTO!r}")
             check_engine(kind, precision or "fp32")
             pairs.append((kind, precision or "fp32"))
     if not pairs:
@@ -218,48 +261,128 @@ def parse_engines(text: str) -> list[tuple[str, str]]:
 
 
 def create_engine(
-    model: TaggerModel, kind: str = "torch", precision: str = "fp32", onnx_dir: str | Path | None = None
+    model: TaggerModel, kind: str = AUTO, precision: str = AUTO, onnx_dir: str | Path | None = None
 ) -> Engine:
     """An engine of ``kind`` and ``precision`` for ``model``.
 
     Args:
         model: the loaded model.
-        kind: ``"torch"`` (default; the model's own device) or ``"onnx"`` (ONNX Runtime on CUDA
-            when it can, else on the CPU).
-        precision: ``"fp32"`` (default); ``"bf16"`` for torch; ``"int8"`` for onnx, which runs
-            the int8 graph kept beside the model's bundle (``NAME.int8.onnx``, made by
-            ``rtag export BUNDLE --precision int8``).
+        kind: ``"auto"`` (default: see below), ``"torch"`` (the model's own device) or
+            ``"onnx"`` (ONNX Runtime on CUDA when it can, else on the CPU).
+        precision: ``"auto"`` (default: the engine's fastest that holds the model's accuracy:
+            int8 for onnx when a matching int8 graph is kept beside the bundle, else fp32),
+            ``"fp32"``, ``"bf16"`` for torch, ``"int8"`` for onnx, which runs the int8 graph
+            beside the model's bundle (``NAME.int8.onnx``, made by ``rtag export BUNDLE
+            --precision int8``).
         onnx_dir: where the fp32 ONNX export is written for ``"onnx"`` (default: a temporary
             folder kept for the life of the process).
+
+    With ``kind="auto"`` the first of these that can run here is chosen: where a GPU can
+    really be used, ONNX Runtime's CUDA provider (fp32), else torch on CUDA; on the CPU, the
+    int8 graph (when it was made from these weights), else ONNX Runtime fp32, else torch
+    fp32. A precision given with ``"auto"`` narrows the choice to engines that have it
+    (``bf16``: torch; ``int8``: onnx; ``fp32``: any, fastest first). What was chosen is in the
+    engine's ``description`` (:func:`describe_engine`).
 
     Raises:
         ValueError: for an unknown kind or precision, or an int8 request for a model that has
             no int8 graph (the message says how to make one).
     """
     check_engine(kind, precision)
+    if kind == AUTO:
+        return _auto_engine(model, precision, onnx_dir)
     if kind == "torch":
-        return TorchEngine(model, precision)
-    if precision == "int8":
-        from rtag.quantize import int8_graph_for, int8_graph_path
+        return TorchEngine(model, "fp32" if precision == AUTO else precision)
+    if precision == "int8" or (precision == AUTO and _matching_int8_graph(model) is not None):
+        return _int8_engine(model)
+    return _onnx_fp32_engine(model, onnx_dir)
 
-        graph = int8_graph_for(model)
-        if graph is None:
-            where = "this in-memory model" if model.source_path is None else str(int8_graph_path(model.source_path))
-            raise ValueError(
-                f"no int8 graph for {where}; make one with: rtag export BUNDLE --precision int8 "
-                "--calibration AUDIO_DIR -o NAME.int8.onnx (beside NAME.rtag)"
-            )
-        return OnnxEngine(graph, weights_sha256=model.weights_sha256)
+
+def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None) -> Engine:
+    if precision == "bf16":
+        return TorchEngine(model, "bf16")
+    if precision == "int8":
+        return _int8_engine(model)
+    if _nvidia_gpu_present() and precision in (AUTO, "fp32"):
+        engine = _cuda_engine(model, onnx_dir)
+        if engine is not None:
+            return engine
+    if precision == AUTO and _matching_int8_graph(model) is not None:
+        return _int8_engine(model)
+    try:
+        return _onnx_fp32_engine(model, onnx_dir)
+    except Exception as exc:  # noqa: BLE001 - any failure to export or load leaves torch, which always runs
+        log.warning("ONNX Runtime cannot run this model (%s); running it with torch", exc)
+        return TorchEngine(model, "fp32")
+
+
+def _cuda_engine(model: TaggerModel, onnx_dir: str | Path | None) -> Engine | None:
+    """ONNX Runtime on CUDA, else torch on CUDA, else ``None`` (no CUDA engine can run)."""
+    try:
+        engine = _onnx_fp32_engine(model, onnx_dir)
+    except Exception as exc:  # noqa: BLE001 - fall back to torch CUDA, reported
+        log.info("ONNX Runtime's CUDA engine could not be made (%s)", exc)
+    else:
+        if engine.providers[0] == "CUDAExecutionProvider":
+            return engine
+    if model.device.type == "cuda":
+        return TorchEngine(model, "fp32")
+    return None
+
+
+def _matching_int8_graph(model: TaggerModel) -> Path | None:
+    """The int8 graph beside the model's bundle when it was made from the model's weights."""
+    from rtag.onnx_export import read_onnx_metadata
+    from rtag.quantize import int8_graph_for
+
+    graph = int8_graph_for(model)
+    if graph is None:
+        return None
+    try:
+        made_from = read_onnx_metadata(graph).get("weights_sha256")
+    except ValueError as exc:
+        log.warning("%s; not used", exc)
+        return None
+    if made_from != model.weights_sha256:
+        log.warning("%s was made from other weights than %s; running fp32 (export it again)", graph, model.source_path)
+        return None
+    return graph
+
+
+def _int8_engine(model: TaggerModel) -> OnnxEngine:
+    from rtag.quantize import int8_graph_for, int8_graph_path
+
+    graph = int8_graph_for(model)
+    if graph is None:
+        where = "this in-memory model" if model.source_path is None else str(int8_graph_path(model.source_path))
+        raise ValueError(
+            f"no int8 graph for {where}; make one with: rtag export BUNDLE --precision int8 "
+            "--calibration AUDIO_DIR -o NAME.int8.onnx (beside NAME.rtag)"
+        )
+    return OnnxEngine(graph, weights_sha256=model.weights_sha256)
+
+
+def _onnx_fp32_engine(model: TaggerModel, onnx_dir: str | Path | None) -> OnnxEngine:
     from rtag.onnx_export import export_onnx
 
     folder = Path(onnx_dir) if onnx_dir is not None else Path(tempfile.mkdtemp(prefix="rtag-onnx-"))
     return OnnxEngine(export_onnx(model, folder / "model.onnx", front_end="host"))
 
 
-def as_engine(model: object) -> Engine:
-    """Return ``model`` if it already is an :class:`Engine`, else wrap a TaggerModel in :class:`TorchEngine`."""
+def describe_engine(engine: Engine) -> str:
+    """One line saying what runs, e.g. ``"onnx int8 on CPUExecutionProvider, 2 threads"``
+    (an engine of another kind: its class name)."""
+    facts = getattr(engine, "description", None)
+    if not isinstance(facts, dict):
+        return type(engine).__name__
+    return f"{facts['engine']} {facts['precision']} on {facts['provider']}, {facts['threads']} thread(s)"
+
+
+def as_engine(model: object, kind: str = AUTO, precision: str = AUTO) -> Engine:
+    """Return ``model`` if it already is an :class:`Engine`, else make one of ``kind`` and
+    ``precision`` for a TaggerModel (:func:`create_engine`)."""
     if hasattr(model, "network") and hasattr(model, "predict"):
-        return TorchEngine(model)  # type: ignore[arg-type]
+        return create_engine(model, kind, precision)  # type: ignore[arg-type]
     if isinstance(model, Engine):
         return model
     raise TypeError(

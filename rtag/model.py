@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -14,6 +15,10 @@ from rtag.config import ModelConfig
 from rtag.labels import top_labels
 from rtag.networks import TaggerNetwork
 from rtag.tta import tag_clip
+
+if TYPE_CHECKING:
+    from rtag.engines import Engine
+    from rtag.files import TagRow
 
 __all__ = ["DEFAULT_BUNDLE", "TaggerModel", "default_bundle_path", "load_model", "resolve_device"]
 
@@ -76,6 +81,7 @@ class TaggerModel:
         self.provenance = dict(provenance or {})
         self.source_path = source_path
         self.weights_sha256 = weights_sha256
+        self._engines: dict[tuple[str, str], Engine] = {}
 
     @classmethod
     def from_network(
@@ -158,6 +164,50 @@ class TaggerModel:
         if sample_rate_hz is not None and sample_rate_hz != self.sample_rate_hz:
             clip = resample_clip(clip, sample_rate_hz, self.sample_rate_hz)
         return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size)
+
+    def engine(self, kind: str = "auto", precision: str = "auto") -> Engine:
+        """The engine of ``kind`` and ``precision`` for this model (:func:`rtag.engines.create_engine`;
+        default ``"auto"``: the fastest that runs here), made on first use and kept."""
+        from rtag.engines import create_engine
+
+        key = (kind, precision)
+        if key not in self._engines:
+            self._engines[key] = create_engine(self, kind, precision)
+        return self._engines[key]
+
+    def tag_file(self, path: str | Path, top_k: int = 3, *, step_samples: int = 5120,
+                 engine: Engine | None = None) -> list[tuple[str, float]]:
+        """The ``top_k`` (label, probability) pairs of an audio file by the papers' test-time
+        procedure (:meth:`tag_clip` of the file, read block by block), on ``engine`` (default:
+        :meth:`engine`, the auto engine). A file below the runtime's silence threshold gives
+        ``[]`` (silence is not a sound).
+
+        Raises:
+            AudioFileError: if the file cannot be read (names it and the reason).
+        """
+        from rtag.files import FileError, tag_files
+
+        (row,) = tag_files(engine or self.engine(), [path], step_samples, top_k, progress=False)
+        if isinstance(row, FileError):
+            raise row.error
+        return row.top
+
+    def timeline(self, path: str | Path, top_k: int = 3, *, engine: Engine | None = None) -> list[TagRow]:
+        """One :class:`~rtag.files.TagRow` per streaming window of an audio file (the model's
+        window every :attr:`hop_samples`, as a replay cuts them; silent windows have
+        ``silent=True`` and no tags), on ``engine`` (default: :meth:`engine`, the auto engine).
+
+        Raises:
+            AudioFileError: if the file cannot be read (names it and the reason).
+        """
+        from rtag.files import FileError, timeline_files
+
+        rows = []
+        for row in timeline_files(engine or self.engine(), [path], top_k, progress=False):
+            if isinstance(row, FileError):
+                raise row.error
+            rows.append(row)
+        return rows
 
     def top_k(self, probs: np.ndarray, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` most probable (label, probability) pairs of a probability vector."""

@@ -16,30 +16,33 @@ BAR_WIDTH = 30
 
 
 def _counters(stats: StreamStats) -> str:
-    return (
-        f"lag {stats.lag_s:4.1f} s  latency {stats.latency_ms_last:6.1f} ms  "
-        f"lost {stats.lost_samples} samples  dropped {stats.windows_dropped} windows"
-    )
+    latency = f"latency {stats.latency_ms_last:6.1f} ms  " if stats.realtime else ""
+    return f"lag {stats.lag_s:4.1f} s  {latency}lost {stats.lost_samples} samples  dropped {stats.windows_dropped} windows"
 
 
 class ConsoleMonitor:
     """Show the stream on a console.
 
     On a terminal the display is redrawn in place: one status line (stream time, the window's
-    level in dBFS, lag, latency, lost samples, dropped windows) and the top ``top_k`` smoothed
-    labels with bars, or "silence" for a silent window; events are printed above it. ``_other``
-    is shown as "other sound". When the output is not a terminal, every window and event becomes
-    one plain line instead.
+    level in dBFS, lag, latency (live sources only: a replay as fast as possible has none that
+    means anything), lost samples, dropped windows) and the top ``top_k`` smoothed labels with
+    bars, or "silence" for a silent window; events are printed above it. ``_other`` is shown as
+    "other sound". When the output is not a terminal, every window and event becomes one plain
+    line instead. With ``smoothing_windows`` above 1 the labels are headed "mean of K windows",
+    so nobody reads them as the newest window's own.
 
     Args:
         top_k: labels shown per window (default 3).
+        smoothing_windows: the stream's smoothing K (default 1: the labels are each window's own).
         stream: where to write (default ``sys.stdout``).
         interactive: force redrawing on (``True``) or off (``False``); default: whether
             ``stream`` is a terminal.
     """
 
-    def __init__(self, top_k: int = 3, stream: IO[str] | None = None, interactive: bool | None = None) -> None:
+    def __init__(self, top_k: int = 3, stream: IO[str] | None = None, interactive: bool | None = None,
+                 smoothing_windows: int = 1) -> None:
         self.top_k = top_k
+        self._smoothed_note = f"mean of {smoothing_windows} windows: " if smoothing_windows > 1 else ""
         self._stream = stream if stream is not None else sys.stdout
         self._interactive = self._stream.isatty() if interactive is None else interactive
         self._drawn_lines = 0
@@ -54,7 +57,8 @@ class ConsoleMonitor:
         top = result.top(self.top_k)
         status = f"{result.end_s:8.2f} s  level {result.level_dbfs:6.1f} dBFS  {_counters(result.stats)}"
         if not self._interactive:
-            labels = SILENCE_DISPLAY_NAME if result.silent else ", ".join(f"{display_label(label)} {p:.2f}" for label, p in top)
+            labels = SILENCE_DISPLAY_NAME if result.silent else self._smoothed_note + ", ".join(
+                f"{display_label(label)} {p:.2f}" for label, p in top)
             self._stream.write(f"{status}  | {labels}\n")
             self._stream.flush()
             return
@@ -62,6 +66,8 @@ class ConsoleMonitor:
         lines = [status]
         if result.silent:
             lines.append(f"  {SILENCE_DISPLAY_NAME}")
+        elif self._smoothed_note:
+            lines.append(f"  {self._smoothed_note.rstrip(' :')}:")
         for label, p in top:
             filled = round(p * BAR_WIDTH)
             lines.append(f"  {display_label(label)[:28]:<28} {'#' * filled}{'.' * (BAR_WIDTH - filled)} {p:5.2f}")

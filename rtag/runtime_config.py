@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
-from rtag.engines import ENGINE_KINDS, PRECISIONS
+from rtag.engines import AUTO, ENGINE_KINDS, check_engine
 
 __all__ = ["RUNTIME_RANGES", "SILENCE_THRESHOLD_RANGE_DBFS", "RuntimeConfig", "load_runtime_config"]
 
@@ -58,10 +58,12 @@ class RuntimeConfig:
             (default 2 s). A lost device is retried until it returns or the stream stops.
         device_stall_timeout_s: an input device that delivers no audio for this long is
             treated as lost (default 1 s).
-        engine: inference back end, ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime, CUDA when
-            it can load, else CPU); see :func:`rtag.engines.create_engine`.
-        precision: ``"fp32"`` (default), ``"bf16"`` (torch) or ``"int8"`` (onnx, from the int8
-            graph beside the bundle).
+        engine: inference back end: ``"auto"`` (default: the fastest that runs here, a CUDA
+            engine on a usable GPU, else int8 ONNX Runtime when the bundle has its int8 graph,
+            else ONNX Runtime fp32, else torch), ``"torch"`` or ``"onnx"`` (ONNX Runtime, CUDA
+            when it can load, else CPU); see :func:`rtag.engines.create_engine`.
+        precision: ``"auto"`` (default: the engine's choice), ``"fp32"``, ``"bf16"`` (torch) or
+            ``"int8"`` (onnx, from the int8 graph beside the bundle).
         silence_threshold_dbfs: a window whose level (the RMS of its loudest 2048-sample frame,
             :func:`rtag.level.window_level_dbfs`) is below this is silent: it is not sent to the
             engine, no tag starts on it and active tags end (default -55 dBFS, chosen by
@@ -83,19 +85,18 @@ class RuntimeConfig:
     device_retry_initial_s: float = 0.1
     device_retry_max_s: float = 2.0
     device_stall_timeout_s: float = 1.0
-    engine: str = "torch"
-    precision: str = "fp32"
+    engine: str = AUTO
+    precision: str = AUTO
     silence_threshold_dbfs: float | None = -55.0
     report_other: bool = False
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINE_KINDS:
             raise ConfigError(f"runtime.engine must be one of {', '.join(ENGINE_KINDS)}, not {self.engine!r}")
-        if self.precision not in PRECISIONS[self.engine]:
-            raise ConfigError(
-                f"runtime.precision must be one of {', '.join(PRECISIONS[self.engine])} for engine "
-                f"{self.engine!r}, not {self.precision!r}"
-            )
+        try:
+            check_engine(self.engine, self.precision)
+        except ValueError as exc:
+            raise ConfigError(f"runtime.precision: {exc}") from None
         for name, (low, high) in RUNTIME_RANGES.items():
             value = getattr(self, name)
             if value is None and name in ("window_samples", "hop_samples"):

@@ -225,7 +225,7 @@ class JsonLinesWriter:
             "start_sample": result.start_sample,
             "start_s": round(result.start_s, TIME_DECIMALS),
             "end_s": round(result.end_s, TIME_DECIMALS),
-            "latency_ms": round(result.latency_ms, 2),
+            "latency_ms": round(result.latency_ms, 2) if result.stats.realtime else None,
             "level_dbfs": round(result.level_dbfs, 2),
             "silent": result.silent,
             "padded_samples": result.window.padded_samples,

@@ -494,11 +494,12 @@ class _ReplaySource:
     name: str
     sample_rate_hz: int
 
-    def __init__(self, realtime: bool, block_samples: int) -> None:
+    def __init__(self, realtime: bool, block_samples: int, max_frames: int | None = None) -> None:
         if block_samples <= 0:
             raise ValueError(f"block_samples must be positive, not {block_samples}")
         self.realtime = realtime
         self.block_samples = block_samples
+        self.max_frames = max_frames
         self.input_overflows = 0
         self.max_write_ms = 0.0
         self.error: BaseException | None = None
@@ -527,7 +528,10 @@ class _ReplaySource:
         position = 0
         try:
             while not self._stop.is_set():
-                block = self._read_block(self.block_samples)
+                wanted = self.block_samples if self.max_frames is None else min(self.block_samples, self.max_frames - position)
+                if wanted <= 0:
+                    break
+                block = self._read_block(wanted)
                 frames = int(block.shape[0])
                 if frames == 0:
                     break
@@ -569,16 +573,23 @@ class FileSource(_ReplaySource):
         realtime: ``True`` (default) writes at real-time pace, like a microphone; ``False``
             replays as fast as the pipeline takes it, losing nothing.
         block_samples: frames per write at the file's rate (default 1024).
+        duration_s: replay only the first this many seconds of the file (default: all of it).
 
     Raises:
         AudioFileError: if the file cannot be opened as audio (names the file and reason).
+        ValueError: for a ``duration_s`` that is not positive.
     """
 
-    def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024) -> None:
+    def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024,
+                 duration_s: float | None = None) -> None:
+        if duration_s is not None and not duration_s > 0:
+            raise ValueError(f"duration_s must be positive, not {duration_s}")
         super().__init__(realtime, block_samples)
         self.path, self._file = open_sound_file(path)
         self.name = self.path.name
         self.sample_rate_hz = int(self._file.samplerate)
+        if duration_s is not None:
+            self.max_frames = max(1, round(duration_s * self.sample_rate_hz))
 
     def _read_block(self, frames: int) -> np.ndarray:
         start = self._file.tell()

@@ -81,7 +81,8 @@ class StreamTagger:
             stream.run_for(60.0)
 
     Args:
-        model: a :class:`~rtag.model.TaggerModel` (run with PyTorch) or any
+        model: a :class:`~rtag.model.TaggerModel`, run by the config's ``engine`` and
+            ``precision`` (default ``auto``: the fastest engine that runs here), or any
             :class:`~rtag.engines.Engine`; its labels, rate, window and hop are used.
         source: where audio comes from: a :class:`~rtag.sources.Source` (``MicSource``,
             ``FileSource``, ``ArraySource``), a 1-D numpy array (replayed as fast as possible;
@@ -124,7 +125,7 @@ class StreamTagger:
         sample_rate_hz: int | None = None,
     ) -> None:
         self.config = config if isinstance(config, RuntimeConfig) else load_runtime_config(config)
-        self.engine: Engine = as_engine(model)
+        self.engine: Engine = as_engine(model, self.config.engine, self.config.precision)
         self.sample_rate_hz = int(self.engine.sample_rate_hz)
         self.window_samples = self.config.window_samples or int(self.engine.window_samples)
         self.hop_samples = self.config.hop_samples or int(self.engine.hop_samples)
@@ -359,4 +360,5 @@ class StreamTagger:
             device_losses=getattr(self.source, "device_losses", 0),
             device_gap_samples=getattr(self.source, "gap_samples", 0),
             windows_silent=self._worker.windows_silent,
+            realtime=bool(getattr(self.source, "realtime", True)),
         )

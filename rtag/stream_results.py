@@ -43,6 +43,9 @@ class StreamStats:
             ``captured_samples`` (stream positions run on through a gap) and of ``lost_samples``.
         windows_silent: processed windows below ``silence_threshold_dbfs``, never sent to the
             engine (part of ``windows_processed``).
+        realtime: the source delivers audio at the pace of time (a microphone, a paced replay);
+            for a replay as fast as possible the latencies only measure queueing, and the
+            console, JSON lines and summary leave them out.
     """
 
     sample_rate_hz: int
@@ -66,6 +69,7 @@ class StreamStats:
     device_gap_samples: int = 0
     windows_silent: int = 0
     windows_padded: int = 0
+    realtime: bool = True
 
     @property
     def captured_s(self) -> float:

@@ -14,7 +14,9 @@ import numpy as np
 
 from rtag.scheduler import WindowScheduler
 
-__all__ = ["GeometricMean", "geometric_mean", "tag_blocks", "tag_clip", "tta_batches", "tta_offsets", "tta_inputs"]
+__all__ = [
+    "GeometricMean", "geometric_mean", "tag_blocks", "tag_clip", "tta_batches", "tta_inputs", "tta_offsets", "tta_stream",
+]
 
 
 def tta_offsets(length: int, window_samples: int, step_samples: int) -> np.ndarray:
@@ -167,10 +169,9 @@ def tag_blocks(
 ) -> np.ndarray:
     """:func:`tag_clip` of the clip that ``blocks`` make up, read once, in bounded memory.
 
-    The inputs are those of :func:`tta_offsets` (crops every ``step_samples`` and one flush
-    with the end; a clip shorter than a window padded at every position), each through
-    ``predict`` once, and their probabilities are combined by the same geometric mean, so a
-    10-hour recording costs a window and a batch of memory, not the recording.
+    The inputs are those of :func:`tta_stream`, each through ``predict`` once, ``batch_size``
+    at a time, and their probabilities are combined by the same geometric mean, so a 10-hour
+    recording costs a window and a batch of memory, not the recording.
 
     Args:
         predict: windows [B, window_samples] -> probabilities [B, C].
@@ -179,15 +180,40 @@ def tag_blocks(
         step_samples: step between crops or padded positions.
         batch_size: inputs per ``predict`` call (default 32).
     """
-    if window_samples <= 0 or step_samples <= 0:
-        raise ValueError("window_samples and step_samples must be positive")
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
     mean = GeometricMean()
+    pending: list[np.ndarray] = []
+    for crop in tta_stream(blocks, window_samples, step_samples):
+        pending.append(crop)
+        if len(pending) == batch_size:
+            mean.add(predict(np.stack(pending)))
+            pending = []
+    if pending:
+        mean.add(predict(np.stack(pending)))
+    return mean.result()
+
+
+def tta_stream(blocks: Iterable[np.ndarray], window_samples: int, step_samples: int) -> Iterator[np.ndarray]:
+    """The test-time inputs [window_samples] of the clip that ``blocks`` make up, one at a time,
+    as soon as the blocks read so far hold them.
+
+    They are those of :func:`tta_offsets`, in order: crops every ``step_samples`` and one flush
+    with the end; a clip shorter than a window zero-padded at every position.
+
+    Args:
+        blocks: 1-D samples at the model's rate, in order (any sizes).
+        window_samples: model input length.
+        step_samples: step between crops or padded positions.
+
+    Raises:
+        ValueError: if the blocks hold no samples.
+    """
+    if window_samples <= 0 or step_samples <= 0:
+        raise ValueError("window_samples and step_samples must be positive")
     scheduler = WindowScheduler(window_samples, step_samples)
     head: list[np.ndarray] = []  # the samples until one window is full (a short clip is all head)
     recent = np.zeros(0, dtype=np.float32)  # the newest window_samples samples
-    pending: list[np.ndarray] = []
     total = 0
     for block in blocks:
         block = _as_clip(block)
@@ -198,18 +224,14 @@ def tag_blocks(
         if head:
             block, head = np.concatenate([*head, block]), []
         recent = np.concatenate([recent, block[-window_samples:]])[-window_samples:]
-        pending.extend(window.audio for window in scheduler.push(block, 0.0))
-        while len(pending) >= batch_size:
-            mean.add(predict(np.stack(pending[:batch_size])))
-            del pending[:batch_size]
+        for window in scheduler.push(block, 0.0):
+            yield window.audio
     if total == 0:
         raise ValueError("the clip holds no samples")
     if head:  # shorter than a window: padded at every position
-        for batch in tta_batches(np.concatenate(head), window_samples, step_samples, batch_size):
-            mean.add(predict(batch))
-        return mean.result()
+        clip = np.concatenate(head)
+        for batch in tta_batches(clip, window_samples, step_samples, 32):
+            yield from batch
+        return
     if (total - window_samples) % step_samples:
-        pending.append(recent)  # the crop flush with the end
-    for first in range(0, len(pending), batch_size):
-        mean.add(predict(np.stack(pending[first : first + batch_size])))
-    return mean.result()
+        yield recent  # the crop flush with the end

@@ -6,12 +6,16 @@ import argparse
 import json
 from pathlib import Path
 
+import yaml
+
 from rtag.bundle import read_bundle
 from rtag.config import ModelConfig, load_yaml
-from rtag.model import default_bundle_path
+from rtag.engines import describe_engine
+from rtag.model import default_bundle_path, load_model
 from rtag.networks import build_network, count_parameters
 
 _KIND_NAMES = {"audio": "cnn-audio", "spec": "cnn-spec", "comb": "cnn-comb"}
+SHOWN_DIGITS = 4  # significant digits of the provenance's floats in the text form (the JSON form keeps them whole)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "hop_s": round(bundle.hop_samples / bundle.config.sample_rate_hz, 4),
             "num_classes": len(bundle.labels),
             "labels": list(bundle.labels),
+            "engine": describe_engine(load_model(bundle.path).engine()),
             "provenance": bundle.provenance,
         }
     if args.json:
@@ -68,8 +73,26 @@ def run(args: argparse.Namespace) -> int:
         if key == "labels":
             value = ", ".join(value)
         elif key == "provenance":
-            value = json.dumps(value, sort_keys=True)
+            print("provenance:")
+            print(provenance_text(value), end="")
+            continue
         elif isinstance(value, int) and key.startswith("parameters"):
             value = f"{value:,}"
         print(f"{key:<{width}}  {value}")
     return 0
+
+
+def provenance_text(provenance: dict) -> str:
+    """A bundle's provenance as indented YAML lines (floats to four significant digits, short lists on one line)."""
+    text = yaml.safe_dump(_rounded(provenance), sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+    return "".join(f"  {line}\n" for line in text.splitlines())
+
+
+def _rounded(value: object) -> object:
+    if isinstance(value, float):
+        return float(f"{value:.{SHOWN_DIGITS}g}")
+    if isinstance(value, dict):
+        return {str(k): _rounded(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded(v) for v in value]
+    return value

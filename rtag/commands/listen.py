@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from rtag.commands import positive_int
-from rtag.engines import create_engine
+from rtag.engines import create_engine, describe_engine
 from rtag.model import load_model
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import load_runtime_config
@@ -46,8 +46,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE",
         help="override a runtime config key, e.g. --set hop_samples=25600 (repeatable)",
     )
-    parser.add_argument("--duration-s", type=float, help="stop after this many seconds (default: until "
-                        "Ctrl-C, or the end of --source)")
+    parser.add_argument("--duration-s", type=float, help="stop after this many seconds: of listening to a "
+                        "device, of the file with --source (with --fast too); default: until Ctrl-C, or the end of --source")
     parser.set_defaults(func=run)
 
 
@@ -59,7 +59,8 @@ def summary(stats: StreamStats) -> str:
         f"tagged silent, {stats.windows_padded} a padded tail; lost samples: "
         f"{stats.lost_samples}; device overflows: {stats.input_overflows}; callback errors: "
         f"{stats.callback_errors}; device lost {stats.device_losses} time(s), away "
-        f"{stats.device_gap_samples / stats.capture_rate_hz:.2f} s; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms"
+        f"{stats.device_gap_samples / stats.capture_rate_hz:.2f} s"
+        + (f"; latency p50 {stats.latency_ms_p50:.0f} ms, p99 {stats.latency_ms_p99:.0f} ms" if stats.realtime else "")
     )
 
 
@@ -88,19 +89,25 @@ def run(args: argparse.Namespace) -> int:
     if args.source is not None and args.device is not None:
         print("rtag listen: error: give --device or --source, not both", file=sys.stderr)
         return 2
+    if args.duration_s is not None and not args.duration_s > 0:
+        print(f"rtag listen: error: --duration-s must be positive, not {args.duration_s}", file=sys.stderr)
+        return 2
     config = load_runtime_config(args.config, args.set)
     source = None
     if args.source is not None:
-        source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples)
+        source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples,
+                            duration_s=args.duration_s)
     engine = create_engine(load_model(args.model), config.engine, config.precision)
-    sinks: list[object] = [ConsoleMonitor(top_k=args.top_k)]
+    sinks: list[object] = [ConsoleMonitor(top_k=args.top_k, smoothing_windows=config.smoothing_windows)]
     writer = JsonLinesWriter(args.jsonl, top_k=args.top_k) if args.jsonl is not None else None
     if writer is not None:
         sinks.append(writer)
     stream = StreamTagger(engine, source, device=args.device, config=config, sinks=sinks)
-    print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); Ctrl-C stops", file=sys.stderr)
+    print(f"listening to {stream.source.name} ({stream.source.sample_rate_hz} Hz); engine {describe_engine(engine)}; "
+          "Ctrl-C stops", file=sys.stderr)
     with stream, _ctrl_c_requests_stop() as stop_requested:
-        deadline_s = None if args.duration_s is None else time.monotonic() + args.duration_s
+        # a replay's duration is the file's seconds, which the source stops at; a device's is wall time
+        deadline_s = None if args.duration_s is None or source is not None else time.monotonic() + args.duration_s
         while not stream.finished and not stop_requested.is_set() and (writer is None or writer.failure is None):
             remaining_s = None if deadline_s is None else deadline_s - time.monotonic()
             if remaining_s is not None and remaining_s <= 0:

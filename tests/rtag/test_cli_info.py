@@ -40,6 +40,19 @@ def test_info_describes_a_bundle_as_json(tmp_path: Path, capsys: pytest.CaptureF
     assert facts["provenance"]["data"] == "test"
 
 
+def test_info_text_names_the_engine_and_indents_the_provenance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = load_yaml(CONFIGS / "model" / "comb_tiny.yaml", ModelConfig)
+    path = save_bundle(tmp_path / "m.rtag", build_network(config), config, FSDKAGGLE2018_LABELS,
+                       provenance={"data": "test", "heldout": {"real": {"map3": 0.65274261, "clips": 12}}, "amin": 1e-10})
+    assert main(["info", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    # no int8 graph beside this bundle: the auto engine is ONNX Runtime fp32 on the CPU
+    assert any(line.split() == ["engine", "onnx", "fp32", "on", "CPUExecutionProvider,", *line.split()[-2:]]
+               for line in lines), lines
+    provenance = lines[lines.index("provenance:") + 1:]
+    assert provenance[:4] == ["  data: test", "  heldout:", "    real: {map3: 0.6527, clips: 12}", "  amin: 1.0e-10"]
+
+
 def test_info_on_a_corrupt_bundle_exits_2_naming_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "broken.rtag"
     bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{bad json")

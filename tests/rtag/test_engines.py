@@ -86,7 +86,9 @@ def test_bf16_torch_engine_stays_close_to_fp32(tiny_model: TaggerModel) -> None:
 
 
 def test_as_engine_wraps_models_and_passes_engines_through(tiny_model: TaggerModel, tmp_path: Path) -> None:
-    assert isinstance(as_engine(tiny_model), TorchEngine)
+    auto = as_engine(tiny_model)  # an in-memory model has no int8 graph: ONNX Runtime fp32 on this CPU
+    assert isinstance(auto, OnnxEngine) and auto.precision == "fp32"
+    assert isinstance(as_engine(tiny_model, "torch", "bf16"), TorchEngine)
     onnx_engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
     assert as_engine(onnx_engine) is onnx_engine
     with pytest.raises(TypeError):

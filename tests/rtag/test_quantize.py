@@ -12,7 +12,7 @@ import torch
 from rtag.bundle import save_bundle
 from rtag.cli import main
 from rtag.config import ModelConfig, load_yaml
-from rtag.engines import OnnxEngine, create_engine
+from rtag.engines import OnnxEngine, TorchEngine, create_engine, describe_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
 from rtag.networks import build_network
@@ -94,6 +94,31 @@ def test_an_int8_graph_of_other_weights_is_refused(
     int8_graph_path(first).rename(int8_graph_path(other))
     with pytest.raises(ValueError, match="made from other weights"):
         create_engine(load_model(other, device="cpu"), "onnx", "int8")
+
+
+def test_auto_runs_the_int8_graph_when_the_bundle_has_one_and_fp32_when_not(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    bundle = tiny_bundle(tmp_path, 6)
+    without = create_engine(load_model(bundle, device="cpu"))
+    assert isinstance(without, OnnxEngine) and (without.precision, without.providers[0]) == ("fp32", "CPUExecutionProvider")
+    assert describe_engine(without).startswith("onnx fp32 on CPUExecutionProvider")
+    assert main(["export", str(bundle), "-o", str(int8_graph_path(bundle)), "--precision", "int8",
+                 "--calibration-windows", "4", "--calibration", *map(str, some_clips(real_data, real_manifest, 2))]) == 0
+    model = load_model(bundle, device="cpu")
+    chosen = create_engine(model)
+    assert isinstance(chosen, OnnxEngine) and chosen.precision == "int8" and chosen.path == int8_graph_path(bundle)
+    assert create_engine(model, "onnx").precision == "int8"  # onnx's own choice too
+    assert isinstance(create_engine(model, "torch"), TorchEngine)  # an explicit engine wins
+    assert create_engine(model, "auto", "fp32").precision == "fp32"  # and so does an explicit precision
+    assert isinstance(create_engine(model, "auto", "bf16"), TorchEngine)
+
+    # a graph of other weights beside a bundle is passed over, said, and fp32 runs
+    other = tiny_bundle(tmp_path / "other", 7)
+    int8_graph_path(bundle).rename(int8_graph_path(other))
+    fallback = create_engine(load_model(other, device="cpu"))
+    assert isinstance(fallback, OnnxEngine) and fallback.precision == "fp32"
+    assert "made from other weights" in caplog.text
 
 
 def test_a_manifest_calibrates_on_its_training_rows_only(

@@ -39,10 +39,15 @@ def test_off_threshold_above_on_threshold_is_refused(tmp_path: Path) -> None:
 
 
 def test_precision_is_checked_against_the_engine() -> None:
+    default = load_runtime_config(None)
+    assert (default.engine, default.precision) == ("auto", "auto")
     assert load_runtime_config(None, ["engine=onnx", "precision=int8"]).precision == "int8"
-    assert load_runtime_config(None, ["precision=bf16"]).precision == "bf16"
-    with pytest.raises(ConfigError, match="runtime.precision must be one of fp32, bf16 for engine 'torch'"):
-        load_runtime_config(None, ["precision=int8"])
+    assert load_runtime_config(None, ["precision=bf16"]).precision == "bf16"  # auto narrows to torch
+    assert load_runtime_config(None, ["engine=torch"]).precision == "auto"  # torch's own: fp32
+    with pytest.raises(ConfigError, match="runtime.precision: engine 'torch' has no precision 'int8'; choose one of fp32, bf16"):
+        load_runtime_config(None, ["engine=torch", "precision=int8"])
+    with pytest.raises(ConfigError, match="runtime.precision: unknown precision 'fp16'"):
+        load_runtime_config(None, ["precision=fp16"])
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,300 @@
+"""Tagging audio files: whole files by the papers' test-time procedure, or window by window.
+
+:func:`tag_files` gives one row per file (inputs every ``step_samples``, combined by geometric
+mean), :func:`timeline_files` one row per streaming window. Both read each file block by block,
+so memory does not grow with a file's length; a background thread decodes and cuts the next
+inputs while the engine runs the current batch, and batches run across file boundaries, so many
+short files keep the engine as busy as one long one. Rows come out in file order, each file's
+as soon as its last batch is done; a file that cannot be read gives a :class:`FileError` in its
+place and the others go on.
+"""
+
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rtag.audio_io import AudioBlocks, AudioFileError
+from rtag.engines import Engine
+from rtag.labels import top_labels
+from rtag.level import LevelMeter, is_silent, window_level_dbfs
+from rtag.runtime_config import RuntimeConfig
+from rtag.scheduler import WindowScheduler
+from rtag.tta import GeometricMean, tta_stream
+
+__all__ = ["BATCH_INPUTS", "FILE_BLOCK_FRAMES", "FileError", "TagRow", "tag_files", "timeline_files"]
+
+FILE_BLOCK_FRAMES = 65536
+"""File frames decoded at a time."""
+BATCH_INPUTS = 32
+"""Inputs per engine call."""
+PREFETCH_INPUTS = 2 * BATCH_INPUTS
+"""Inputs the decoding thread may cut ahead of the engine (2 batches: 22 MB for the 2 s model)."""
+SILENCE_THRESHOLD_DBFS = RuntimeConfig().silence_threshold_dbfs
+
+
+@dataclass(frozen=True)
+class TagRow:
+    """Tags for one file, or for one window of it.
+
+    Attributes:
+        path: the file.
+        top: (label, probability) pairs, best first; empty when ``silent``.
+        start_s: window start in seconds (``None`` for a whole-file row).
+        end_s: window end in seconds (``None`` for a whole-file row).
+        silent: the window (or the whole file) is below the silence threshold and was not tagged.
+    """
+
+    path: Path
+    top: list[tuple[str, float]]
+    start_s: float | None = None
+    end_s: float | None = None
+    silent: bool = False
+
+
+@dataclass(frozen=True)
+class FileError:
+    """A file that could not be read (or stopped being readable part way); ``str(error)`` names it.
+
+    Rows of the file's earlier windows (timeline) come before it."""
+
+    path: Path
+    error: AudioFileError
+
+
+@dataclass(frozen=True)
+class _Input:
+    """One engine input of a file (``audio`` ``None``: a silent window, never sent), with what
+    its row needs (``key``) and how far into the file it reaches (``position_s``)."""
+
+    index: int
+    audio: np.ndarray | None
+    key: object
+    position_s: float
+
+
+@dataclass(frozen=True)
+class _FileStart:
+    index: int
+    path: Path
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class _FileEnd:
+    index: int
+    path: Path
+    silent: bool = False
+    error: AudioFileError | None = None
+
+
+_Item = _Input | _FileStart | _FileEnd
+
+
+def tag_files(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    step_samples: int,
+    top_k: int = 3,
+    silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
+    progress: bool | None = None,
+) -> Iterator[TagRow | FileError]:
+    """One whole-file row per file, by the test-time procedure with ``step_samples``.
+
+    The inputs of a file are those of :func:`rtag.tta.tag_clip` (crops every ``step_samples``
+    and one flush with the end; a file shorter than a window zero-padded at every position),
+    combined by geometric mean. A file whose loudest 2048-sample frame is below
+    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: never) is silent: its row has
+    no tags and ``silent=True``.
+
+    Args:
+        engine: what tags the inputs.
+        paths: the audio files, in the order their rows come out.
+        step_samples: step between inputs (5120 in the papers, 51200 in the efficient mode).
+        top_k: labels per row.
+        silence_threshold_dbfs: see above.
+        progress: a progress bar per file on stderr (default: when stderr is a terminal).
+    """
+
+    def items(index: int, path: Path, blocks: Iterable[np.ndarray]) -> Iterator[_Item]:
+        meter = LevelMeter()
+        read_s = 0.0
+
+        def metered() -> Iterator[np.ndarray]:
+            nonlocal read_s
+            for block in blocks:
+                meter.add(block)
+                read_s += block.shape[0] / engine.sample_rate_hz
+                yield block
+
+        for crop in tta_stream(metered(), engine.window_samples, step_samples):
+            yield _Input(index, crop, None, read_s)
+        yield _FileEnd(index, path, silent=is_silent(meter.level_dbfs, silence_threshold_dbfs))
+
+    means: dict[int, GeometricMean] = {}
+    for item, probs in _run(engine, paths, items, progress):
+        if isinstance(item, _Input):
+            means.setdefault(item.index, GeometricMean()).add(probs[None, :])
+        elif not isinstance(item, _FileEnd):
+            continue
+        elif item.error is not None:
+            means.pop(item.index, None)
+            yield FileError(item.path, item.error)
+        else:
+            mean = means.pop(item.index)
+            yield TagRow(item.path, [], silent=True) if item.silent else TagRow(
+                item.path, top_labels(mean.result(), engine.labels, top_k))
+
+
+def timeline_files(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    top_k: int = 3,
+    silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
+    progress: bool | None = None,
+) -> Iterator[TagRow | FileError]:
+    """One row per streaming window (the model's window and hop) of every file, each window's
+    own probabilities.
+
+    The windows are those a replay through :class:`~rtag.stream.StreamTagger` cuts (the same
+    grid, the same streaming resampler). The audio after the last full window is one
+    zero-padded window (a file shorter than a window gives that one). Windows below
+    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) are silent rows and
+    never reach the engine. Arguments as :func:`tag_files`.
+    """
+
+    def items(index: int, path: Path, blocks: Iterable[np.ndarray]) -> Iterator[_Item]:
+        scheduler = WindowScheduler(engine.window_samples, engine.hop_samples, engine.sample_rate_hz)
+
+        def inputs(windows: Iterable) -> Iterator[_Input]:
+            for window in windows:
+                quiet = is_silent(window_level_dbfs(window.audio), silence_threshold_dbfs)
+                yield _Input(index, None if quiet else window.audio, (path, window.start_s, window.end_s), window.end_s)
+
+        for block in blocks:
+            yield from inputs(scheduler.push(block, 0.0))
+        tail = scheduler.flush(0.0)
+        yield from inputs([tail] if tail is not None else [])
+        yield _FileEnd(index, path)
+
+    for item, probs in _run(engine, paths, items, progress):
+        if isinstance(item, _Input):
+            path, start_s, end_s = item.key  # type: ignore[misc]
+            top = [] if probs is None else top_labels(probs, engine.labels, top_k)
+            yield TagRow(path, top, start_s, end_s, probs is None)
+        elif isinstance(item, _FileEnd) and item.error is not None:
+            yield FileError(item.path, item.error)
+
+
+def _run(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    file_items: Callable[[int, Path, Iterable[np.ndarray]], Iterator[_Item]],
+    progress: bool | None,
+) -> Iterator[tuple[_Item, np.ndarray | None]]:
+    """Every item of every file with its probabilities (``None`` for markers and silent
+    windows), in order; the items are made in a background thread, the engine runs full
+    batches on this one."""
+    show = sys.stderr.isatty() if progress is None else progress
+    bar: tqdm | None = None
+    pending: list[_Item] = []
+    try:
+        for item in _prefetched(_all_items(paths, file_items, engine.sample_rate_hz), PREFETCH_INPUTS):
+            pending.append(item)
+            if sum(isinstance(i, _Input) and i.audio is not None for i in pending) >= BATCH_INPUTS:
+                for done in _predicted(engine, pending):
+                    bar = _show_progress(bar, done[0], show)
+                    yield done
+                pending = []
+        for done in _predicted(engine, pending):
+            bar = _show_progress(bar, done[0], show)
+            yield done
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _predicted(engine: Engine, items: list[_Item]) -> Iterator[tuple[_Item, np.ndarray | None]]:
+    batch = [i.audio for i in items if isinstance(i, _Input) and i.audio is not None]
+    probs = iter(engine.predict(np.stack(batch)) if batch else [])
+    for item in items:
+        yield item, next(probs) if isinstance(item, _Input) and item.audio is not None else None
+
+
+def _show_progress(bar: tqdm | None, item: _Item, show: bool) -> tqdm | None:
+    """Open a file's bar at its start, move it with its inputs, close it at its end."""
+    if not show:
+        return None
+    if isinstance(item, _FileStart):
+        return tqdm(total=round(item.duration_s, 1), desc=item.path.name, unit="s", leave=False, file=sys.stderr)
+    if bar is not None and isinstance(item, _Input):
+        bar.update(max(0.0, round(min(item.position_s, bar.total) - bar.n, 3)))
+    if bar is not None and isinstance(item, _FileEnd):
+        bar.close()
+        return None
+    return bar
+
+
+def _all_items(
+    paths: Sequence[str | Path],
+    file_items: Callable[[int, Path, Iterable[np.ndarray]], Iterator[_Item]],
+    sample_rate_hz: int,
+) -> Iterator[_Item]:
+    for index, raw in enumerate(paths):
+        path = Path(raw)
+        try:
+            blocks = AudioBlocks(path, sample_rate_hz, FILE_BLOCK_FRAMES)
+            yield _FileStart(index, path, blocks.duration_s)
+            yield from file_items(index, path, blocks)
+        except AudioFileError as exc:
+            yield _FileEnd(index, path, error=exc)
+
+
+_DONE = object()
+
+
+def _prefetched(items: Iterator[_Item], depth: int) -> Iterator[_Item]:
+    """``items``, made in a background thread at most ``depth`` inputs ahead; an exception
+    raised there is raised here. Leaving early stops the thread."""
+    ahead = queue.Queue[object](maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        ahead.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            ahead.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
+            ahead.put(exc)
+
+    thread = threading.Thread(target=produce, name="rtag-file-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ahead.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                ahead.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
