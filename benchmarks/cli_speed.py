@@ -66,7 +66,9 @@ def make_recordings(data: Path, work: Path) -> tuple[Path, Path]:
 def wall_s(command: list[str], env: dict[str, str]) -> float:
     """Wall time of one run of ``command`` (its output discarded; a failure stops the benchmark)."""
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # the checkout to run is the working folder too: `python -m` puts the working folder first on sys.path
+    done = subprocess.run(command, env=env, cwd=env.get("PYTHONPATH", REPO_ROOT), stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"{shlex.join(command)} failed ({done.returncode}): {done.stderr.strip()[-500:]}")

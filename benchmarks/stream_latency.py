@@ -1,13 +1,14 @@
 """Latency and CPU use of the streaming runtime on audio replayed at real-time pace.
 
     python benchmarks/stream_latency.py [--source FILE] [--duration-s 60] [--device cpu]
-                                        [--engine torch|onnx] [--precision fp32|bf16|int8]
-                                        [--torch-threads N] [--json]
+                                        [--engine auto|torch|onnx] [--precision auto|fp32|bf16|int8]
+                                        [--torch-threads N] [--set KEY=VALUE ...] [--json]
                                         [--model BUNDLE | --config configs/model/comb_2s.yaml]
 
-By default the network is the real 2 s cnn-comb architecture with random weights (timing does not
-depend on the weights); --model times a bundle instead (needed for int8, whose graph is kept
-beside the bundle). Latency runs from the capture of a window's last sample to its on_window callback;
+By default the model is the bundled one on the runtime's default engine (auto: int8 on a CPU,
+from the graph beside the bundle); --config times an architecture with random weights instead
+(timing does not depend on the weights), --set overrides runtime config keys (capture block,
+polling, ...). Latency runs from the capture of a window's last sample to its on_window callback;
 CPU is this process's user + system time over the wall time (100 % = one core busy). `rtag bench`
 measures the same for every engine at once, with offline throughput beside it.
 """
@@ -24,10 +25,11 @@ import torch
 from rtag.audio_io import load_audio
 from rtag.bench import measure_streaming
 from rtag.config import ModelConfig, load_yaml
-from rtag.engines import ENGINE_KINDS, create_engine
+from rtag.engines import AUTO, ENGINE_KINDS, create_engine, describe_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import TaggerModel, load_model
 from rtag.networks import build_network
+from rtag.runtime_config import load_runtime_config
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,19 +38,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", type=Path, help="audio file to replay (default: generated noise)")
     parser.add_argument("--duration-s", type=float, default=60.0, help="listening time (default 60)")
-    parser.add_argument("--config", type=Path, default=REPO_ROOT / "configs" / "model" / "comb_2s.yaml",
-                        help="model architecture (default: the 2 s cnn-comb)")
+    parser.add_argument("--config", type=Path, help="time this model architecture (YAML) with random weights")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
-    parser.add_argument("--model", type=Path, help="model bundle to time instead of --config with random weights")
-    parser.add_argument("--engine", choices=ENGINE_KINDS, default="torch", help="inference engine (default torch)")
-    parser.add_argument("--precision", default="fp32", help="fp32 (default), bf16 (torch) or int8 (onnx)")
+    parser.add_argument("--model", type=Path, help="model bundle (default: the bundled model)")
+    parser.add_argument("--engine", choices=ENGINE_KINDS, default=AUTO, help="inference engine (default auto)")
+    parser.add_argument("--precision", default=AUTO, help="auto (default), fp32, bf16 (torch) or int8 (onnx)")
     parser.add_argument("--torch-threads", type=int, help="torch intra-op threads (default: torch's choice)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="runtime config key (repeatable)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     args = parser.parse_args()
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)
-    if args.model is not None:
+    if args.config is None:
         model = load_model(args.model, device=args.device)
     else:
         config = load_yaml(args.config, ModelConfig)
@@ -56,12 +58,14 @@ def main() -> int:
         model = TaggerModel.from_network(build_network(config), config, FSDKAGGLE2018_LABELS, device=args.device)
     engine = create_engine(model, args.engine, args.precision)
     audio = load_audio(args.source, model.sample_rate_hz) if args.source else None
+    runtime = load_runtime_config(None, args.set)
     figures = {
-        "model": str(args.model) if args.model else f"{args.config} (random weights)",
-        "engine": getattr(engine, "name", args.engine),
+        "model": f"{args.config} (random weights)" if args.config else str(model.source_path),
+        "engine": describe_engine(engine),
         "torch_threads": torch.get_num_threads(),
         "source": str(args.source) if args.source else "generated noise",
-        **measure_streaming(engine, seconds=args.duration_s, audio=audio),
+        "runtime_overrides": " ".join(args.set) or "none",
+        **measure_streaming(engine, seconds=args.duration_s, audio=audio, config=runtime),
     }
     if args.json:
         print(json.dumps(figures))

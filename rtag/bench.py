@@ -166,6 +166,7 @@ def measure_streaming(
         "stream_windows_dropped": stats.windows_dropped,
         "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies.size else None,
         "latency_ms_p99": float(np.percentile(latencies, 99)) if latencies.size else None,
+        "latency_ms_max": float(latencies.max()) if latencies.size else None,
         "cpu_percent_of_one_core": 100.0 * cpu_used / wall,
         "rss_mb_start": rss_start,
         "rss_mb_end": resident_mb(),

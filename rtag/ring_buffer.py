@@ -16,13 +16,16 @@ When capture itself stops for a while (an audio device lost and reopened), the p
 them as if they had been written, and the consumer counts them as lost, so positions after the
 gap stay true to the wall clock.
 
-No lock is used: the producer announces the range it is about to overwrite before copying, and
-the consumer checks that announcement after copying (a sequence-lock pattern), so a read that
-raced with an overwrite is detected and its damaged head discarded as lost.
+No lock guards the samples: the producer announces the range it is about to overwrite before
+copying, and the consumer checks that announcement after copying (a sequence-lock pattern), so a
+read that raced with an overwrite is detected and its damaged head discarded as lost. After each
+write the producer sets an event that :meth:`RingBuffer.wait_for_audio` waits on, so the consumer
+wakes when audio arrives instead of polling.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -85,6 +88,7 @@ class RingBuffer:
         # Written only by the consumer.
         self._cursor = 0
         self._lost = 0
+        self._new_audio = threading.Event()  # set by the producer after each write or skip
 
     @property
     def capacity_samples(self) -> int:
@@ -141,6 +145,7 @@ class RingBuffer:
         if first < block.shape[0]:
             self._copy_mono(block[first:], self._buffer[: block.shape[0] - first])
         self._head = (end, capture_time_s)
+        self._new_audio.set()
 
     def skip(self, frames: int, capture_time_s: float | None = None) -> None:
         """Advance the stream position by ``frames`` samples that were never captured (producer side).
@@ -159,6 +164,15 @@ class RingBuffer:
         # The gap's slots hold stale audio: announce them like an overwrite so they are never read.
         self._overwrite_until = max(self._overwrite_until, end)
         self._head = (end, time.monotonic() if capture_time_s is None else capture_time_s)
+        self._new_audio.set()
+
+    def wait_for_audio(self, timeout_s: float) -> bool:
+        """Wait until the producer writes (or skips) after the previous call, at most
+        ``timeout_s`` (consumer side); returns whether it did. A write that came before this call
+        and after the previous one returns at once, so no write is slept through."""
+        arrived = self._new_audio.wait(timeout_s)
+        self._new_audio.clear()
+        return arrived
 
     @staticmethod
     def _copy_mono(block: np.ndarray, out: np.ndarray) -> None:

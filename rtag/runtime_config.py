@@ -41,7 +41,10 @@ class RuntimeConfig:
         ring_buffer_s: capacity of the capture ring buffer in seconds (default 10). If the
             scheduler thread stalls for longer, the oldest audio is overwritten and counted.
         capture_block_samples: frames per audio-device callback or replay block, at the
-            source's own rate (default 1024).
+            source's own rate (default 200: at 44.1 kHz it divides both the 88200-sample window
+            and the 51200-sample hop, so every window ends on a block's last sample and is cut
+            the moment its block arrives; a 1024-frame block made every window wait 20 ms for
+            the rest of its block).
         queue_windows: most windows waiting for the engine (default 4). When the engine is
             slower than real time the oldest waiting window is dropped and counted; the worker
             takes everything queued as one batch.
@@ -52,7 +55,9 @@ class RuntimeConfig:
         on_threshold: smoothed probability at or above which a tag starts (default 0.5).
         off_threshold: smoothed probability below which an active tag ends (default 0.3);
             must not exceed ``on_threshold`` (hysteresis).
-        poll_interval_ms: how often the scheduler looks for new audio (default 5 ms).
+        poll_interval_ms: the scheduler wakes as soon as a block is written; this is the
+            longest it sleeps when none comes, to notice a stop or the end of a replay
+            (default 20 ms).
         device_retry_initial_s: first wait before reopening a lost input device (default 0.1 s).
         device_retry_max_s: longest wait between reopening attempts; waits double up to it
             (default 2 s). A lost device is retried until it returns or the stream stops.
@@ -75,13 +80,13 @@ class RuntimeConfig:
     window_samples: int | None = None
     hop_samples: int | None = None
     ring_buffer_s: float = 10.0
-    capture_block_samples: int = 1024
+    capture_block_samples: int = 200
     queue_windows: int = 4
     results_queue: int = 64
     smoothing_windows: int = 3
     on_threshold: float = 0.5
     off_threshold: float = 0.3
-    poll_interval_ms: float = 5.0
+    poll_interval_ms: float = 20.0
     device_retry_initial_s: float = 0.1
     device_retry_max_s: float = 2.0
     device_stall_timeout_s: float = 1.0

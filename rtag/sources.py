@@ -265,7 +265,8 @@ class MicSource:
         device: PortAudio index, part of the device name, or ``None`` for the default input.
         input_channels: device channels to open and average to mono (default 1: the first
             channel only).
-        block_samples: frames per callback at the device rate (default 1024).
+        block_samples: frames per callback at the device rate (default 200, which divides the
+            2 s model's window and hop at 44.1 kHz; see RuntimeConfig.capture_block_samples).
         sample_rate_hz: capture rate; ``None`` (default) opens the device at its native rate
             (the stream resamples to the model rate with soxr).
         reconnect: reopen a lost device (default ``True``); ``False`` ends capture with a
@@ -288,7 +289,7 @@ class MicSource:
         device: int | str | None = None,
         *,
         input_channels: int = 1,
-        block_samples: int = 1024,
+        block_samples: int = 200,
         sample_rate_hz: int | None = None,
         reconnect: bool = True,
         retry_initial_s: float = 0.1,
@@ -572,7 +573,7 @@ class FileSource(_ReplaySource):
             (channels are averaged; the stream resamples to the model rate).
         realtime: ``True`` (default) writes at real-time pace, like a microphone; ``False``
             replays as fast as the pipeline takes it, losing nothing.
-        block_samples: frames per write at the file's rate (default 1024).
+        block_samples: frames per write at the file's rate (default 200).
         duration_s: replay only the first this many seconds of the file (default: all of it).
 
     Raises:
@@ -580,7 +581,7 @@ class FileSource(_ReplaySource):
         ValueError: for a ``duration_s`` that is not positive.
     """
 
-    def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 1024,
+    def __init__(self, path: str | Path, *, realtime: bool = True, block_samples: int = 200,
                  duration_s: float | None = None) -> None:
         if duration_s is not None and not duration_s > 0:
             raise ValueError(f"duration_s must be positive, not {duration_s}")
@@ -611,7 +612,7 @@ class ArraySource(_ReplaySource):
         sample_rate_hz: their rate (default 44100).
         realtime: ``False`` (default) replays as fast as the pipeline takes it, losing nothing;
             ``True`` paces the writes like a microphone.
-        block_samples: frames per write (default 1024).
+        block_samples: frames per write (default 200).
     """
 
     def __init__(
@@ -620,7 +621,7 @@ class ArraySource(_ReplaySource):
         sample_rate_hz: int = 44100,
         *,
         realtime: bool = False,
-        block_samples: int = 1024,
+        block_samples: int = 200,
     ) -> None:
         super().__init__(realtime, block_samples)
         self._audio = np.asarray(audio, dtype=np.float32)

@@ -307,7 +307,7 @@ class StreamTagger:
                             self._worker.submit(tail)
                     break
                 if chunk.audio.shape[0] == 0:
-                    time.sleep(poll_s)
+                    self.ring.wait_for_audio(poll_s)
         except BaseException as exc:
             self._pump_error = exc
         finally:

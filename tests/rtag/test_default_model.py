@@ -17,7 +17,7 @@ from offline.corpus.command import DEFAULT_CONFIG as CORPUS_CONFIG
 from offline.corpus.command import select_real_clips
 from offline.corpus.config import CorpusConfig
 from offline.metrics import mean_average_precision_at_k, top_k
-from rtag.audio_io import load_audio
+from rtag.audio_io import AudioFileError, load_audio
 from rtag.config import load_yaml
 from rtag.engines import create_engine
 from rtag.model import DEFAULT_BUNDLE
@@ -49,6 +49,29 @@ def test_the_default_model_ships_in_the_package_and_loads(model: rtag.TaggerMode
     assert set(RENDERED_CLASSES) <= set(model.labels) and "_other" in model.labels
     assert model.provenance["heldout"]["TimGM6mb renders"]["clips"] > 0
     assert int8_graph_path(DEFAULT_BUNDLE).is_file()
+
+
+def test_tag_file_and_timeline_run_the_auto_engine_and_equal_tag_clip(model: rtag.TaggerModel) -> None:
+    engine = model.engine()
+    assert engine.description["precision"] == "int8"  # the bundle's int8 graph, on this CPU
+    clip = load_audio(DEMO)
+    expected = model.top_k(tag_clip(engine.predict, clip, model.window_samples, 51200), 3)
+    got = model.tag_file(DEMO, top_k=3, step_samples=51200)
+    assert [label for label, _ in got] == [label for label, _ in expected]
+    assert np.allclose([p for _, p in got], [p for _, p in expected], atol=1e-5)
+    torch_engine = model.engine("torch", "fp32")
+    on_torch = model.tag_file(DEMO, top_k=5, step_samples=51200, engine=torch_engine)
+    reference = model.top_k(model.tag_clip(clip, step_samples=51200), 5)
+    assert [label for label, _ in on_torch] == [label for label, _ in reference]
+    assert np.allclose([p for _, p in on_torch], [p for _, p in reference], atol=1e-5)
+
+    rows = model.timeline(DEMO)
+    assert [(round(r.start_s, 4), round(r.end_s, 4)) for r in rows[:2]] == [(0.0, 2.0), (1.161, 3.161)]
+    first = model.top_k(engine.predict(clip[None, : model.window_samples])[0], 3)
+    assert [label for label, _ in rows[0].top] == [label for label, _ in first]
+    assert np.allclose([p for _, p in rows[0].top], [p for _, p in first], atol=1e-5)
+    with pytest.raises(AudioFileError, match="missing.wav: file not found"):
+        model.tag_file(DEMO.parent / "missing.wav")
 
 
 def _events_found(rows: list[dict], events: list[dict], rank: int) -> set[str]:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -78,3 +81,25 @@ def test_capture_time_is_interpolated_back_from_the_latest_write() -> None:
 def test_zero_capacity_is_refused() -> None:
     with pytest.raises(ValueError, match="capacity_samples"):
         RingBuffer(0)
+
+
+def test_the_consumer_wakes_when_audio_is_written_and_sleeps_through_nothing() -> None:
+    ring = RingBuffer(1000)
+    assert ring.wait_for_audio(0.01) is False  # nothing written: the full timeout
+    ring.write(np.ones(10, dtype=np.float32))
+    assert ring.wait_for_audio(5.0) is True  # written before the wait: at once
+    woke_after_s: list[float] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        ring.wait_for_audio(5.0)
+        woke_after_s.append(time.monotonic() - started)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.05)
+    ring.write(np.ones(10, dtype=np.float32))
+    waiter.join(5.0)
+    assert woke_after_s and woke_after_s[0] < 1.0, "a write wakes the waiting consumer long before its timeout"
+    ring.skip(5)
+    assert ring.wait_for_audio(5.0) is True  # a device gap wakes it too
