@@ -1,7 +1,8 @@
 """Tagging audio files: whole files by the papers' test-time procedure, or window by window.
 
 :func:`tag_files` gives one row per file (inputs every ``step_samples``, combined by geometric
-mean), :func:`timeline_files` one row per streaming window. Both read each file block by block,
+mean), :func:`timeline_files` one row per streaming window, :func:`segment_files` the start/end
+segments the stream's events would give. All read each file block by block,
 so memory does not grow with a file's length; a background thread decodes and cuts the next
 inputs while the engine runs the current batch, and batches run across file boundaries, so many
 short files keep the engine as busy as one long one. Rows come out in file order, each file's
@@ -15,7 +16,7 @@ import queue
 import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +27,14 @@ from rtag.engines import Engine
 from rtag.labels import top_labels
 from rtag.level import LevelMeter, is_silent, window_level_dbfs
 from rtag.runtime_config import RuntimeConfig
-from rtag.scheduler import WindowScheduler
+from rtag.scheduler import Window, WindowScheduler
+from rtag.smoother import EventTracker, TagEvent
 from rtag.tta import GeometricMean, tta_stream
 
-__all__ = ["BATCH_INPUTS", "FILE_BLOCK_FRAMES", "FileError", "TagRow", "tag_files", "timeline_files"]
+__all__ = [
+    "BATCH_INPUTS", "FILE_BLOCK_FRAMES", "FileError", "Segment", "TagRow", "file_windows", "segment_files", "tag_files",
+    "timeline_files",
+]
 
 FILE_BLOCK_FRAMES = 65536
 """File frames decoded at a time."""
@@ -50,6 +55,8 @@ class TagRow:
         start_s: window start in seconds (``None`` for a whole-file row).
         end_s: window end in seconds (``None`` for a whole-file row).
         silent: the window (or the whole file) is below the silence threshold and was not tagged.
+        probabilities: every class's probability [C] of a timeline row (``None`` for a silent
+            window and for a whole-file row).
     """
 
     path: Path
@@ -57,6 +64,7 @@ class TagRow:
     start_s: float | None = None
     end_s: float | None = None
     silent: bool = False
+    probabilities: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -161,22 +169,38 @@ def timeline_files(
     progress: bool | None = None,
 ) -> Iterator[TagRow | FileError]:
     """One row per streaming window (the model's window and hop) of every file, each window's
-    own probabilities.
+    own probabilities (:func:`file_windows`); arguments as :func:`tag_files`."""
+    for item in file_windows(engine, paths, silence_threshold_dbfs, progress):
+        if isinstance(item, FileError):
+            yield item
+            continue
+        path, window, probs = item
+        top = [] if probs is None else top_labels(probs, engine.labels, top_k)
+        yield TagRow(path, top, window.start_s, window.end_s, probs is None, probs)
+
+
+def file_windows(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
+    progress: bool | None = None,
+) -> Iterator[tuple[Path, Window, np.ndarray | None] | FileError]:
+    """Every streaming window of every file with its probabilities [C] (``None``: silent).
 
     The windows are those a replay through :class:`~rtag.stream.StreamTagger` cuts (the same
     grid, the same streaming resampler). The audio after the last full window is one
     zero-padded window (a file shorter than a window gives that one). Windows below
-    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) are silent rows and
-    never reach the engine. Arguments as :func:`tag_files`.
+    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: none) never reach the engine.
+    Arguments as :func:`tag_files`.
     """
 
     def items(index: int, path: Path, blocks: Iterable[np.ndarray]) -> Iterator[_Item]:
         scheduler = WindowScheduler(engine.window_samples, engine.hop_samples, engine.sample_rate_hz)
 
-        def inputs(windows: Iterable) -> Iterator[_Input]:
+        def inputs(windows: Iterable[Window]) -> Iterator[_Input]:
             for window in windows:
                 quiet = is_silent(window_level_dbfs(window.audio), silence_threshold_dbfs)
-                yield _Input(index, None if quiet else window.audio, (path, window.start_s, window.end_s), window.end_s)
+                yield _Input(index, None if quiet else window.audio, (path, window), window.end_s)
 
         for block in blocks:
             yield from inputs(scheduler.push(block, 0.0))
@@ -186,11 +210,74 @@ def timeline_files(
 
     for item, probs in _run(engine, paths, items, progress):
         if isinstance(item, _Input):
-            path, start_s, end_s = item.key  # type: ignore[misc]
-            top = [] if probs is None else top_labels(probs, engine.labels, top_k)
-            yield TagRow(path, top, start_s, end_s, probs is None)
+            path, window = item.key  # type: ignore[misc]
+            yield path, window, probs
         elif isinstance(item, _FileEnd) and item.error is not None:
             yield FileError(item.path, item.error)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of a file where a tag was on, as the stream's events would report it.
+
+    Attributes:
+        path: the file.
+        label: class name.
+        start_s: the start event's time (:class:`~rtag.smoother.TagEvent`).
+        end_s: the end event's time.
+        probability: the probability at the start decision.
+    """
+
+    path: Path
+    label: str
+    start_s: float
+    end_s: float
+    probability: float
+
+
+def segment_files(
+    engine: Engine,
+    paths: Sequence[str | Path],
+    config: RuntimeConfig | None = None,
+    progress: bool | None = None,
+) -> Iterator[Segment | FileError]:
+    """The tag segments of every file: its windows (:func:`file_windows`) through the stream's
+    smoothing and event rules (:class:`~rtag.smoother.EventTracker`, with ``config``'s keys,
+    default the runtime defaults), each file's segments in order of their start."""
+    config = config or RuntimeConfig()
+    current: Path | None = None
+    tracker: EventTracker | None = None
+    open_starts: dict[str, TagEvent] = {}
+    done: list[Segment] = []
+
+    def close(events: Iterable[TagEvent], path: Path) -> None:
+        for event in events:
+            if event.kind == "start":
+                open_starts[event.label] = event
+            else:
+                start = open_starts.pop(event.label)
+                done.append(Segment(path, event.label, start.time_s, event.time_s, start.probability))
+
+    def finish_file() -> Iterator[Segment]:
+        if tracker is not None and current is not None:
+            close(tracker.finish(), current)
+        yield from sorted(done, key=lambda segment: (segment.start_s, segment.label))
+        done.clear()
+        open_starts.clear()
+
+    for item in file_windows(engine, paths, config.silence_threshold_dbfs, progress):
+        if isinstance(item, FileError):
+            yield from finish_file()
+            tracker, current = None, None
+            yield item
+            continue
+        path, window, probs = item
+        if path != current:
+            yield from finish_file()
+            tracker, current = EventTracker(engine.labels, config), path
+        assert tracker is not None
+        close(tracker.window(window, probs)[1], path)
+    yield from finish_file()
 
 
 def _run(

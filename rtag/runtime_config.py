@@ -8,6 +8,7 @@ from pathlib import Path
 
 from rtag.config import ConfigError, apply_overrides, from_dict, load_yaml
 from rtag.engines import AUTO, ENGINE_KINDS, check_engine
+from rtag.smoother import ONSET_SCHEMES
 
 __all__ = ["RUNTIME_RANGES", "SILENCE_THRESHOLD_RANGE_DBFS", "RuntimeConfig", "load_runtime_config"]
 
@@ -55,6 +56,12 @@ class RuntimeConfig:
         on_threshold: smoothed probability at or above which a tag starts (default 0.5).
         off_threshold: smoothed probability below which an active tag ends (default 0.3);
             must not exceed ``on_threshold`` (hysteresis).
+        onset: what the thresholds are compared with: ``"window"`` (default: per label the
+            larger of the window's own and the smoothed probability, so a sound starts on the
+            first window that hears it and the smoothing only holds a tag through a weak
+            window) or ``"smoothed"`` (the geometric mean alone: about K - 1 hops later, and
+            sounds shorter than K windows are missed); see :mod:`rtag.smoother` and
+            ``benchmarks/event_onsets.py``.
         poll_interval_ms: the scheduler wakes as soon as a block is written; this is the
             longest it sleeps when none comes, to notice a stop or the end of a replay
             (default 20 ms).
@@ -86,6 +93,7 @@ class RuntimeConfig:
     smoothing_windows: int = 3
     on_threshold: float = 0.5
     off_threshold: float = 0.3
+    onset: str = "window"
     poll_interval_ms: float = 20.0
     device_retry_initial_s: float = 0.1
     device_retry_max_s: float = 2.0
@@ -96,6 +104,8 @@ class RuntimeConfig:
     report_other: bool = False
 
     def __post_init__(self) -> None:
+        if self.onset not in ONSET_SCHEMES:
+            raise ConfigError(f"runtime.onset must be one of {', '.join(ONSET_SCHEMES)}, not {self.onset!r}")
         if self.engine not in ENGINE_KINDS:
             raise ConfigError(f"runtime.engine must be one of {', '.join(ENGINE_KINDS)}, not {self.engine!r}")
         try:

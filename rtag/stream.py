@@ -27,12 +27,11 @@ import soxr
 
 from rtag.config import ConfigError
 from rtag.engines import Engine, as_engine
-from rtag.labels import OTHER_LABEL
 from rtag.ring_buffer import Chunk, RingBuffer
 from rtag.runtime_config import RuntimeConfig, load_runtime_config
 from rtag.scheduler import WindowScheduler
 from rtag.sinks import CallbackDispatcher, CallbackSink
-from rtag.smoother import ProbabilitySmoother, TagEvent, TagEventDetector
+from rtag.smoother import EventTracker, TagEvent
 from rtag.sources import ArraySource, DeviceEvent, MicSource, Source
 from rtag.stream_results import StreamStats, WindowResult
 from rtag.worker import InferenceWorker
@@ -164,13 +163,7 @@ class StreamTagger:
         source.on_device_event = self._dispatcher.put_device_event
         self._worker = InferenceWorker(
             self.engine,
-            ProbabilitySmoother(self.config.smoothing_windows),
-            TagEventDetector(
-                self.engine.labels,
-                self.config.on_threshold,
-                self.config.off_threshold,
-                ignored_labels=() if self.config.report_other else (OTHER_LABEL,),
-            ),
+            EventTracker(self.engine.labels, self.config),
             self._dispatcher.put,
             self.stats,
             queue_windows=self.config.queue_windows,

@@ -24,7 +24,7 @@ import numpy as np
 from rtag.engines import Engine
 from rtag.level import is_silent, window_level_dbfs
 from rtag.scheduler import Window
-from rtag.smoother import ProbabilitySmoother, TagEvent, TagEventDetector
+from rtag.smoother import EventTracker, TagEvent
 from rtag.stream_results import StreamStats, WindowResult
 
 __all__ = ["InferenceWorker"]
@@ -37,8 +37,7 @@ class InferenceWorker:
 
     Args:
         engine: the back end; called only from the worker thread.
-        smoother: combines each window with the previous ones.
-        detector: turns smoothed probabilities into start/end events.
+        tracker: smooths each window with the previous ones and turns them into start/end events.
         deliver: called on the worker thread with ``(result, events)`` for each window, and
             with ``(None, events)`` for the final end events when the stream closes.
         stats: returns the stream's counters, attached to each result.
@@ -51,8 +50,7 @@ class InferenceWorker:
     def __init__(
         self,
         engine: Engine,
-        smoother: ProbabilitySmoother,
-        detector: TagEventDetector,
+        tracker: EventTracker,
         deliver: Callable[[WindowResult | None, list[TagEvent]], None],
         stats: Callable[[], StreamStats],
         *,
@@ -61,8 +59,7 @@ class InferenceWorker:
         silence_threshold_dbfs: float | None = None,
     ) -> None:
         self.engine = engine
-        self._smoother = smoother
-        self._detector = detector
+        self._tracker = tracker
         self._deliver = deliver
         self._stats = stats
         self._silence_threshold_dbfs = silence_threshold_dbfs
@@ -140,14 +137,10 @@ class InferenceWorker:
                     self.windows_processed += 1
                     self.windows_silent += int(silent)
                     self.last_end_sample = window.end_sample
-                    if silent:
-                        probs = smoothed = np.zeros(len(self.engine.labels), dtype=np.float32)
-                        self._smoother.reset()
-                        events = self._detector.silence(window)
-                    else:
-                        probs = next(probabilities)
-                        smoothed = self._smoother.update(probs)
-                        events = self._detector.update(smoothed, window)
+                    probs = None if silent else next(probabilities)
+                    smoothed, events = self._tracker.window(window, probs)
+                    if probs is None:
+                        probs = smoothed  # zeros
                     result = WindowResult(
                         window=window,
                         labels=self.engine.labels,
@@ -160,7 +153,7 @@ class InferenceWorker:
                     )
                     self._deliver(result, events)
             if not self._aborted:
-                self._deliver(None, self._detector.finish())
+                self._deliver(None, self._tracker.finish())
         except BaseException as exc:  # surfaced through StreamTagger
             self.error = exc
             with self._condition:

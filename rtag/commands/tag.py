@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from rtag.commands import positive_int
 from rtag.engines import AUTO, ENGINE_KINDS, create_engine, describe_engine
-from rtag.files import FileError, TagRow, tag_files, timeline_files
+from rtag.files import FileError, Segment, TagRow, segment_files, tag_files, timeline_files
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label
 from rtag.model import load_model
 from rtag.sinks import PROBABILITY_DECIMALS, TIME_DECIMALS, labelled_probabilities
@@ -52,6 +52,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--precision", default=AUTO,
         help="auto (default: the engine's choice); fp32; bf16 with torch; int8 with onnx (NAME.int8.onnx beside the bundle)",
     )
+    parser.add_argument(
+        "--segments", action="store_true",
+        help="with --timeline: one row per tag segment (start, end, label) by the stream's event rules instead of per window",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="say on stderr which engine runs")
     parser.set_defaults(func=run)
 
@@ -86,19 +90,40 @@ def _print_row(row: TagRow, output_format: str, writer: Any) -> None:
             print(line, flush=True)
 
 
+def _print_segment(segment: Segment, output_format: str, writer: Any) -> None:
+    """Print one segment in ``output_format``."""
+    start_s, end_s = round(segment.start_s, TIME_DECIMALS), round(segment.end_s, TIME_DECIMALS)
+    p = round(segment.probability, PROBABILITY_DECIMALS)
+    if writer is not None:
+        writer.writerow([segment.path, _csv_time(start_s), _csv_time(end_s), segment.label, f"{p:.{PROBABILITY_DECIMALS}f}"])
+    elif output_format == "jsonl":
+        print(json.dumps({"path": str(segment.path), "label": segment.label, "start_s": start_s, "end_s": end_s,
+                          "probability": p}), flush=True)
+    else:
+        print(f"{segment.path}\t{segment.start_s:8.2f}-{segment.end_s:.2f} s\t{display_label(segment.label)} {p:.3f}",
+              flush=True)
+
+
 def _csv_time(seconds: float | None) -> str:
     return "" if seconds is None else f"{seconds:.{TIME_DECIMALS}f}"
 
 
 def run(args: argparse.Namespace) -> int:
     """Tag every file; exit code 1 if any could not be read."""
+    if args.segments and not args.timeline:
+        print("rtag tag: error: --segments needs --timeline", file=sys.stderr)
+        return 2
     engine = create_engine(load_model(args.model), args.engine, args.precision)
     if args.verbose:
         print(f"rtag tag: engine {describe_engine(engine)}", file=sys.stderr)
     writer = csv.writer(sys.stdout) if args.format == "csv" else None
     if writer is not None:
-        writer.writerow(["path", "start_s", "end_s", "silent", "rank", "label", "probability"])
-    if args.timeline:
+        columns = ["label", "probability"] if args.segments else ["silent", "rank", "label", "probability"]
+        writer.writerow(["path", "start_s", "end_s", *columns])
+    rows: Iterator[TagRow | Segment | FileError]
+    if args.segments:
+        rows = segment_files(engine, args.files)
+    elif args.timeline:
         rows = timeline_files(engine, args.files, args.top_k)
     else:
         rows = tag_files(engine, args.files, FAST_STEP_SAMPLES if args.fast else STEP_SAMPLES, args.top_k)
@@ -114,6 +139,8 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(row, FileError):
                 print(f"rtag tag: skipped {row.error}", file=sys.stderr)
                 failed += 1
+            elif isinstance(row, Segment):
+                _print_segment(row, args.format, writer)
             else:
                 _print_row(row, args.format, writer)
         files.update(current is not None)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from rtag.scheduler import Window
-from rtag.smoother import ProbabilitySmoother, TagEventDetector
+from rtag.runtime_config import RuntimeConfig
+from rtag.smoother import EventTracker, ProbabilitySmoother, TagEventDetector
 
 LABELS = ("Bark", "Meow", "Cough")
 
@@ -34,10 +35,10 @@ def test_a_tag_starts_once_and_ends_only_below_the_off_threshold() -> None:
     for i, p in enumerate(bark):
         events += detector.update(np.array([p, 0.0, 0.0]), window(i))
     assert [(e.label, e.kind, e.sample, e.window_index) for e in events] == [
-        ("Bark", "start", 100, 1),
+        ("Bark", "start", 200, 1),  # the end of window 0, which did not hear enough of it
         ("Bark", "end", 600, 5),  # the end of window 4, the last one that held it
     ]
-    assert str(events[0]) == "Bark started at 1.00 s (p=0.60)"
+    assert str(events[0]) == "Bark started at 2.00 s (p=0.60)"
     assert events[1].time_s == pytest.approx(6.0)
 
 
@@ -82,3 +83,32 @@ def test_reset_restarts_the_geometric_mean() -> None:
     smoother.reset()
     fresh = np.array([0.1, 0.1, 0.8], np.float32)
     np.testing.assert_allclose(smoother.update(fresh), fresh, atol=1e-6)
+
+
+def test_a_sound_starts_on_the_first_window_that_hears_it_and_is_held_through_one_weak_window() -> None:
+    bark = [0.05, 0.05, 0.9, 0.9, 0.2, 0.9, 0.02, 0.02]
+    rows = [np.array([p, (1 - p) / 2, (1 - p) / 2], np.float32) for p in bark]
+
+    def events(config: RuntimeConfig) -> list[tuple[str, int, int]]:
+        tracker = EventTracker(LABELS, config)
+        found = []
+        for index, probs in enumerate(rows):
+            found += [(e.kind, e.sample, e.window_index) for e in tracker.window(window(index), probs)[1]
+                      if e.label == "Bark"]
+        return found
+
+    # window onset: starts at window 2 (timed at window 1's end), survives window 4 (0.2 alone is below
+    # the off threshold; the mean of 0.9, 0.9, 0.2 is not), ends on window 6
+    assert events(RuntimeConfig()) == [("start", 300, 2), ("end", 700, 6)]
+    # the geometric mean alone is slow to rise: it needs two windows of the sound, one hop later
+    assert events(RuntimeConfig(onset="smoothed")) == [("start", 400, 3), ("end", 700, 6)]
+
+
+def test_the_tracker_restarts_after_silence() -> None:
+    tracker = EventTracker(LABELS, RuntimeConfig())
+    loud = np.array([0.9, 0.05, 0.05], np.float32)
+    assert [e.kind for e in tracker.window(window(0), loud)[1]] == ["start"]
+    smoothed, ends = tracker.window(window(1), None)
+    assert [e.kind for e in ends] == ["end"] and not smoothed.any()
+    starts = tracker.window(window(2), loud)[1]
+    assert [(e.kind, e.sample) for e in starts] == [("start", 200)]  # after silence: its own start
