@@ -14,7 +14,7 @@ from rtag.cli import main
 from rtag.config import ModelConfig, load_yaml
 from rtag.engines import OnnxEngine, TorchEngine, create_engine, describe_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
-from rtag.model import TaggerModel, load_model
+from rtag.model import load_model
 from rtag.networks import build_network
 from rtag.onnx_export import read_onnx_metadata
 from rtag.quantize import calibration_windows, int8_graph_path

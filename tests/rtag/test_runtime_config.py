@@ -9,8 +9,8 @@ import pytest
 
 from rtag.config import ConfigError
 from rtag.model import TaggerModel
-from rtag.stream import StreamTagger
 from rtag.runtime_config import RuntimeConfig, load_runtime_config
+from rtag.stream import StreamTagger
 from tests.conftest import CONFIGS
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rtag.scheduler import Window
 from rtag.runtime_config import RuntimeConfig
+from rtag.scheduler import Window
 from rtag.smoother import EventTracker, ProbabilitySmoother, TagEventDetector
 
 LABELS = ("Bark", "Meow", "Cough")
