@@ -11,7 +11,7 @@ import soxr
 
 __all__ = [
     "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "open_sound_file",
-    "require_audio_file", "resample_clip", "to_mono",
+    "rate_problem", "require_audio_file", "resample_clip", "to_mono",
 ]
 
 MIN_FILE_RATE_HZ = 1000
@@ -25,6 +25,14 @@ class AudioFileError(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = Path(path)
         self.reason = reason
+
+
+def rate_problem(rate_hz: float) -> str | None:
+    """``None`` for a sample rate rtag reads (1-768 kHz), else what is wrong with it, e.g.
+    ``"900 Hz is outside 1000-768000 Hz"``."""
+    if MIN_FILE_RATE_HZ <= rate_hz <= MAX_FILE_RATE_HZ:
+        return None
+    return f"{rate_hz} Hz is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz"
 
 
 def to_mono(audio: np.ndarray) -> np.ndarray:
@@ -100,11 +108,10 @@ class AudioBlocks:
         if self.frames <= 0:
             self._file.close()
             raise AudioFileError(self.path, "holds no samples")
-        if not MIN_FILE_RATE_HZ <= self.file_rate_hz <= MAX_FILE_RATE_HZ:
+        problem = rate_problem(self.file_rate_hz)
+        if problem is not None:
             self._file.close()
-            raise AudioFileError(
-                self.path, f"sample rate {self.file_rate_hz} Hz is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz"
-            )
+            raise AudioFileError(self.path, f"sample rate {problem}")
 
     @property
     def duration_s(self) -> float:
@@ -183,8 +190,9 @@ def resample_clip(audio: np.ndarray, from_rate_hz: int, to_rate_hz: int) -> np.n
         ValueError: if ``from_rate_hz`` lies outside 1-768 kHz or ``audio`` is not 1-D (a
             multichannel array must be mixed down first: :func:`to_mono` takes [frames, channels]).
     """
-    if not MIN_FILE_RATE_HZ <= from_rate_hz <= MAX_FILE_RATE_HZ:
-        raise ValueError(f"sample_rate_hz {from_rate_hz} is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz")
+    problem = rate_problem(from_rate_hz)
+    if problem is not None:
+        raise ValueError(f"sample_rate_hz {problem}")
     samples = np.asarray(audio, dtype=np.float32)
     if samples.ndim != 1:
         raise ValueError(f"a clip must be 1-D samples, not an array of shape {samples.shape}")

@@ -29,7 +29,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from rtag.audio_io import MAX_FILE_RATE_HZ, MIN_FILE_RATE_HZ, AudioFileError, open_sound_file
+from rtag.audio_io import AudioFileError, open_sound_file, rate_problem
 from rtag.ring_buffer import RingBuffer
 
 __all__ = [
@@ -637,8 +637,9 @@ class ArraySource(_ReplaySource):
         if not np.all(np.isfinite(self._audio)):
             bad = int(np.count_nonzero(~np.isfinite(self._audio)))
             raise ValueError(f"array: holds {bad} NaN or infinite samples")
-        if not MIN_FILE_RATE_HZ <= sample_rate_hz <= MAX_FILE_RATE_HZ:
-            raise ValueError(f"array: sample_rate_hz {sample_rate_hz} is outside {MIN_FILE_RATE_HZ}-{MAX_FILE_RATE_HZ} Hz")
+        problem = rate_problem(sample_rate_hz)
+        if problem is not None:
+            raise ValueError(f"array: sample_rate_hz {problem}")
         self.name = "array"
         self.sample_rate_hz = int(sample_rate_hz)
         self._offset = 0

@@ -78,9 +78,9 @@ def test_an_array_at_16k_is_resampled_by_the_stream_and_by_tag_clip(tiny_model: 
 
     np.testing.assert_array_equal(tiny_model.tag_clip(signal, sample_rate_hz=16000), tiny_model.tag_clip(reference))
     assert not np.allclose(tiny_model.tag_clip(signal), tiny_model.tag_clip(reference))  # the rate matters
-    with pytest.raises(ValueError, match="sample_rate_hz 0 is outside"):
+    with pytest.raises(ValueError, match="sample_rate_hz 0 Hz is outside"):
         tiny_model.tag_clip(signal, sample_rate_hz=0)
-    with pytest.raises(ValueError, match="array: sample_rate_hz 5000000 is outside"):
+    with pytest.raises(ValueError, match="array: sample_rate_hz 5000000 Hz is outside"):
         StreamTagger(tiny_model, signal, sample_rate_hz=5_000_000)
     with pytest.raises(ValueError, match="sample_rate_hz is the rate of an array source"):
         StreamTagger(tiny_model, ArraySource(signal, 16000), sample_rate_hz=16000)
