@@ -24,6 +24,19 @@ __all__ = ["register", "run"]
 STEP_SAMPLES = 5120
 FAST_STEP_SAMPLES = 51200
 SILENT_FILE = "silent file"  # the table's text for a whole file below the silence threshold
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
+
+
+def audio_files(paths: list[Path]) -> list[Path]:
+    """``paths`` with every folder replaced by the audio files under it (by suffix, recursively,
+    sorted); files are kept as given, whatever their suffix."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+        else:
+            found.append(path)
+    return found
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "runtime's silence_threshold_dbfs are reported as silence, not tagged. Unreadable files are "
         "reported and skipped; the exit code is then 1.",
     )
-    parser.add_argument("files", nargs="+", type=Path, metavar="FILE", help="audio files")
+    parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
+                        help="audio files, or folders (their audio files, recursively, in name order)")
     parser.add_argument("--model", type=Path, help="model bundle (*.rtag); default: the bundled model")
     parser.add_argument("--fast", action="store_true", help="step 51200 samples instead of 5120")
     parser.add_argument("--timeline", action="store_true", help="one row per streaming window")
@@ -113,6 +127,11 @@ def run(args: argparse.Namespace) -> int:
     if args.segments and not args.timeline:
         print("rtag tag: error: --segments needs --timeline", file=sys.stderr)
         return 2
+    empty = [str(path) for path in args.files if path.is_dir() and not audio_files([path])]
+    if empty:
+        print(f"rtag tag: error: no audio files in {', '.join(empty)}", file=sys.stderr)
+        return 2
+    args.files = audio_files(args.files)
     engine = create_engine(load_model(args.model), args.engine, args.precision)
     if args.verbose:
         print(f"rtag tag: engine {describe_engine(engine)}", file=sys.stderr)

@@ -164,3 +164,17 @@ def test_a_ten_minute_file_is_tagged_in_bounded_memory(tiny_bundle: Path, tmp_pa
     growth_mb = long_rss_mb - short_rss_mb
     print(f"peak RSS: 2 s file {short_rss_mb:.0f} MB, 10 min file {long_rss_mb:.0f} MB (+{growth_mb:.0f} MB)")
     assert growth_mb < 400, f"peak RSS grew by {growth_mb:.0f} MB for a 10-minute file"
+
+
+def test_a_folder_is_tagged_file_by_file_in_name_order(tmp_path: Path, tiny_bundle: Path) -> None:
+    (tmp_path / "music" / "live").mkdir(parents=True)
+    for name in ("music/b.flac", "music/live/a.wav", "music/c.wav"):
+        sf.write(tmp_path / name, test_signal(RATE_HZ), RATE_HZ)
+    (tmp_path / "music" / "notes.txt").write_text("not audio")
+    result = run_cli(["tag", "--model", str(tiny_bundle), "--fast", "--format", "jsonl", str(tmp_path / "music")])
+    assert result.returncode == 0, result.stderr
+    paths = [json.loads(line)["path"] for line in result.stdout.splitlines()]
+    assert paths == [str(tmp_path / "music" / name) for name in ("b.flac", "c.wav", "live/a.wav")]
+    (tmp_path / "empty").mkdir()
+    refused = run_cli(["tag", "--model", str(tiny_bundle), str(tmp_path / "empty")])
+    assert refused.returncode == 2 and f"no audio files in {tmp_path / 'empty'}" in refused.stderr
