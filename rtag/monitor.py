@@ -28,12 +28,15 @@ class ConsoleMonitor:
     means anything), lost samples, dropped windows) and the top ``top_k`` smoothed labels with
     bars, or "silence" for a silent window; events are printed above it. ``_other`` is shown as
     "other sound". When the output is not a terminal, every window and event becomes one plain
-    line instead. With ``smoothing_windows`` above 1 the labels are headed "mean of K windows",
-    so nobody reads them as the newest window's own.
+    line instead. With ``smoothing_windows`` above 1 the labels are the geometric mean of the last
+    K windows, headed "mean of K windows" so nobody reads them as the newest window's own; with 1
+    they are each window's own probabilities.
 
     Args:
         top_k: labels shown per window (default 3).
-        smoothing_windows: the stream's smoothing K (default 1: the labels are each window's own).
+        smoothing_windows: show the mean of the last K windows (K > 1, ``rtag listen`` with
+            ``onset: smoothed``) or each window's own probabilities (1, default; what the default
+            ``onset: window`` starts tags on).
         stream: where to write (default ``sys.stdout``).
         interactive: force redrawing on (``True``) or off (``False``); default: whether
             ``stream`` is a terminal.
@@ -42,7 +45,8 @@ class ConsoleMonitor:
     def __init__(self, top_k: int = 3, stream: IO[str] | None = None, interactive: bool | None = None,
                  smoothing_windows: int = 1) -> None:
         self.top_k = top_k
-        self._smoothed_note = f"mean of {smoothing_windows} windows: " if smoothing_windows > 1 else ""
+        self._smoothed = smoothing_windows > 1
+        self._smoothed_note = f"mean of {smoothing_windows} windows: " if self._smoothed else ""
         self._stream = stream if stream is not None else sys.stdout
         self._interactive = self._stream.isatty() if interactive is None else interactive
         self._drawn_lines = 0
@@ -54,7 +58,7 @@ class ConsoleMonitor:
 
     def on_window(self, result: WindowResult) -> None:
         """Draw (or print) one window."""
-        top = result.top(self.top_k)
+        top = result.top(self.top_k, smoothed=self._smoothed)
         status = f"{result.end_s:8.2f} s  level {result.level_dbfs:6.1f} dBFS  {_counters(result.stats)}"
         if not self._interactive:
             labels = SILENCE_DISPLAY_NAME if result.silent else self._smoothed_note + ", ".join(

@@ -98,7 +98,9 @@ def run(args: argparse.Namespace) -> int:
         source = FileSource(args.source, realtime=not args.fast, block_samples=config.capture_block_samples,
                             duration_s=args.duration_s)
     engine = create_engine(load_model(args.model), config.engine, config.precision)
-    sinks: list[object] = [ConsoleMonitor(top_k=args.top_k, smoothing_windows=config.smoothing_windows)]
+    # the console shows what tags start on: each window's own probabilities, or the mean with onset: smoothed
+    shown_windows = config.smoothing_windows if config.onset == "smoothed" else 1
+    sinks: list[object] = [ConsoleMonitor(top_k=args.top_k, smoothing_windows=shown_windows)]
     writer = JsonLinesWriter(args.jsonl, top_k=args.top_k) if args.jsonl is not None else None
     if writer is not None:
         sinks.append(writer)

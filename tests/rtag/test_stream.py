@@ -192,6 +192,13 @@ def test_console_monitor_prints_plain_lines_when_not_a_terminal(tiny_model: Tagg
     assert len(lines) == stats.windows_processed
     assert all("dBFS" in line and "dropped 0 windows" in line and "\x1b" not in line for line in lines)
     assert lines[0].count(",") == 1  # two labels
+    # a replay as fast as possible has no latency worth showing; labels are each window's own
+    assert all("latency" not in line and "mean of" not in line for line in lines)
+    smoothed = io.StringIO()
+    with StreamTagger(tiny_model, noise(3.0), sinks=[ConsoleMonitor(stream=smoothed, smoothing_windows=3)]) as stream:
+        last = stream.run_for()
+    shown = smoothed.getvalue().splitlines()
+    assert len(shown) == last.windows_processed and all("| mean of 3 windows: " in line for line in shown)
 
 
 def test_console_monitor_redraws_in_place_on_a_terminal(tiny_model: TaggerModel) -> None:
