@@ -82,7 +82,6 @@ def _write_bad_files(folder: Path) -> dict[str, tuple[Path, str]]:
     sf.write(nan, signal, RATE_HZ, subtype="FLOAT")
     bad["nan-inf"] = (nan, "holds 3 NaN or infinite samples")
     bad["missing"] = (folder / "gone.wav", "file not found")
-    bad["directory"] = (folder, "is a directory")
     fifo = folder / "pipe.wav"
     os.mkfifo(fifo)  # opening it would block until a writer comes: refused unopened
     bad["fifo"] = (fifo, "is not a regular file")
