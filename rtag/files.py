@@ -295,7 +295,9 @@ def _run(
     try:
         for item in _prefetched(_all_items(paths, file_items, engine.sample_rate_hz), PREFETCH_INPUTS):
             pending.append(item)
-            if sum(isinstance(i, _Input) and i.audio is not None for i in pending) >= BATCH_INPUTS:
+            sounding = sum(isinstance(i, _Input) and i.audio is not None for i in pending)
+            # a full batch runs; so do long runs of silent windows and markers, so their rows are not held back
+            if sounding >= BATCH_INPUTS or len(pending) >= PREFETCH_INPUTS:
                 for done in _predicted(engine, pending):
                     bar = _show_progress(bar, done[0], show)
                     yield done
