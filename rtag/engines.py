@@ -12,9 +12,11 @@ a matching int8 graph, else ONNX Runtime fp32, else torch.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -365,7 +367,11 @@ def _int8_engine(model: TaggerModel) -> OnnxEngine:
 def _onnx_fp32_engine(model: TaggerModel, onnx_dir: str | Path | None) -> OnnxEngine:
     from rtag.onnx_export import export_onnx
 
-    folder = Path(onnx_dir) if onnx_dir is not None else Path(tempfile.mkdtemp(prefix="rtag-onnx-"))
+    if onnx_dir is not None:
+        folder = Path(onnx_dir)
+    else:  # the session has read the file once made, but keep it for the process; removed at exit
+        folder = Path(tempfile.mkdtemp(prefix="rtag-onnx-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
     return OnnxEngine(export_onnx(model, folder / "model.onnx", front_end="host"))
 
 
@@ -379,10 +385,11 @@ def describe_engine(engine: Engine) -> str:
 
 
 def as_engine(model: object, kind: str = AUTO, precision: str = AUTO) -> Engine:
-    """Return ``model`` if it already is an :class:`Engine`, else make one of ``kind`` and
-    ``precision`` for a TaggerModel (:func:`create_engine`)."""
+    """Return ``model`` if it already is an :class:`Engine`, else the engine of ``kind`` and
+    ``precision`` of a TaggerModel (:meth:`~rtag.model.TaggerModel.engine`: made once per model
+    and kept, so streams made one after another share it)."""
     if hasattr(model, "network") and hasattr(model, "predict"):
-        return create_engine(model, kind, precision)  # type: ignore[arg-type]
+        return model.engine(kind, precision)  # type: ignore[attr-defined]
     if isinstance(model, Engine):
         return model
     raise TypeError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -107,3 +109,24 @@ def test_stream_tagger_runs_on_the_onnx_engine(tiny_model: TaggerModel, tmp_path
     assert stats.windows_dropped == 0
     expected = tiny_model.predict(np.stack([audio[s : s + 22050] for s in range(0, 44101, 11025)]))
     assert np.abs(np.stack([w.probabilities for w in windows]) - expected).max() < 1e-5
+
+
+def test_streams_of_one_model_share_its_engine_and_the_export_is_removed_at_exit(tiny_model: TaggerModel) -> None:
+    from rtag import StreamTagger
+
+    silence = np.zeros(22050, np.float32)
+    first, second = StreamTagger(tiny_model, silence), StreamTagger(tiny_model, silence)
+    assert first.engine is second.engine is tiny_model.engine()  # one ONNX export, not one per stream
+    code = (
+        "import torch, rtag\n"
+        "from rtag.config import ModelConfig, load_yaml\n"
+        "from rtag.labels import FSDKAGGLE2018_LABELS\n"
+        "from rtag.networks import build_network\n"
+        f"config = load_yaml({str(CONFIGS / 'model' / 'comb_tiny.yaml')!r}, ModelConfig)\n"
+        "model = rtag.TaggerModel.from_network(build_network(config), config, FSDKAGGLE2018_LABELS, device='cpu')\n"
+        "print(model.engine().path)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    exported = Path(done.stdout.strip())
+    assert exported.name == "model.onnx" and exported.parent.name.startswith("rtag-onnx-")
+    assert not exported.parent.exists()
