@@ -10,12 +10,14 @@ import soundfile as sf
 import soxr
 
 __all__ = [
-    "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "load_audio", "open_sound_file",
-    "rate_problem", "require_audio_file", "resample_clip", "to_mono",
+    "AUDIO_SUFFIXES", "AudioBlocks", "AudioFileError", "MAX_FILE_RATE_HZ", "MIN_FILE_RATE_HZ", "audio_files_in",
+    "load_audio", "open_sound_file", "rate_problem", "require_audio_file", "resample_clip", "to_mono",
 ]
 
 MIN_FILE_RATE_HZ = 1000
 MAX_FILE_RATE_HZ = 768000
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+"""File name endings taken as audio when a folder is searched (:func:`audio_files_in`)."""
 
 
 class AudioFileError(ValueError):
@@ -25,6 +27,11 @@ class AudioFileError(ValueError):
         super().__init__(f"{path}: {reason}")
         self.path = Path(path)
         self.reason = reason
+
+
+def audio_files_in(folder: Path) -> list[Path]:
+    """The audio files under ``folder`` (by :data:`AUDIO_SUFFIXES`, recursively), sorted by path."""
+    return sorted(path for path in folder.rglob("*") if path.suffix.lower() in AUDIO_SUFFIXES and path.is_file())
 
 
 def rate_problem(rate_hz: float) -> str | None:

@@ -295,9 +295,9 @@ def create_engine(
         return _auto_engine(model, precision, onnx_dir)
     if kind == "torch":
         return TorchEngine(model, "fp32" if precision == AUTO else precision)
-    if precision == "int8" or (precision == AUTO and _matching_int8_graph(model) is not None):
+    if precision == "int8":
         return _int8_engine(model)
-    return _onnx_fp32_engine(model, onnx_dir)
+    return (_matching_int8_engine(model) if precision == AUTO else None) or _onnx_fp32_engine(model, onnx_dir)
 
 
 def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None) -> Engine:
@@ -305,50 +305,39 @@ def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None
         return TorchEngine(model, "bf16")
     if precision == "int8":
         return _int8_engine(model)
-    if _nvidia_gpu_present() and precision in (AUTO, "fp32"):
-        engine = _cuda_engine(model, onnx_dir)
-        if engine is not None:
-            return engine
-    if precision == AUTO and _matching_int8_graph(model) is not None:
-        return _int8_engine(model)
+    onnx: OnnxEngine | None = None
+    if _nvidia_gpu_present():
+        onnx = _onnx_fp32_or_none(model, onnx_dir)
+        if onnx is not None and onnx.providers[0] == "CUDAExecutionProvider":
+            return onnx
+        if model.device.type == "cuda":
+            return TorchEngine(model, "fp32")
+    # on the CPU: the int8 graph, else the fp32 export (the one made above when CUDA did not run)
+    engine = (_matching_int8_engine(model) if precision == AUTO else None) or onnx or _onnx_fp32_or_none(model, onnx_dir)
+    return engine if engine is not None else TorchEngine(model, "fp32")
+
+
+def _onnx_fp32_or_none(model: TaggerModel, onnx_dir: str | Path | None) -> OnnxEngine | None:
+    """:func:`_onnx_fp32_engine`, or ``None`` (said) when the model cannot be exported or loaded."""
     try:
         return _onnx_fp32_engine(model, onnx_dir)
     except Exception as exc:  # noqa: BLE001 - any failure to export or load leaves torch, which always runs
         log.warning("ONNX Runtime cannot run this model (%s); running it with torch", exc)
-        return TorchEngine(model, "fp32")
+        return None
 
 
-def _cuda_engine(model: TaggerModel, onnx_dir: str | Path | None) -> Engine | None:
-    """ONNX Runtime on CUDA, else torch on CUDA, else ``None`` (no CUDA engine can run)."""
-    try:
-        engine = _onnx_fp32_engine(model, onnx_dir)
-    except Exception as exc:  # noqa: BLE001 - fall back to torch CUDA, reported
-        log.info("ONNX Runtime's CUDA engine could not be made (%s)", exc)
-    else:
-        if engine.providers[0] == "CUDAExecutionProvider":
-            return engine
-    if model.device.type == "cuda":
-        return TorchEngine(model, "fp32")
-    return None
-
-
-def _matching_int8_graph(model: TaggerModel) -> Path | None:
-    """The int8 graph beside the model's bundle when it was made from the model's weights."""
-    from rtag.onnx_export import read_onnx_metadata
+def _matching_int8_engine(model: TaggerModel) -> OnnxEngine | None:
+    """The int8 engine of the graph beside the model's bundle, or ``None``: no graph, or one made
+    from other weights or unreadable (said, so fp32 runs instead)."""
     from rtag.quantize import int8_graph_for
 
-    graph = int8_graph_for(model)
-    if graph is None:
+    if int8_graph_for(model) is None:
         return None
     try:
-        made_from = read_onnx_metadata(graph).get("weights_sha256")
+        return _int8_engine(model)
     except ValueError as exc:
-        log.warning("%s; not used", exc)
+        log.warning("%s; running fp32", exc)
         return None
-    if made_from != model.weights_sha256:
-        log.warning("%s was made from other weights than %s; running fp32 (export it again)", graph, model.source_path)
-        return None
-    return graph
 
 
 def _int8_engine(model: TaggerModel) -> OnnxEngine:

@@ -12,6 +12,7 @@ place and the others go on.
 
 from __future__ import annotations
 
+import itertools
 import queue
 import sys
 import threading
@@ -245,39 +246,32 @@ def segment_files(
     smoothing and event rules (:class:`~rtag.smoother.EventTracker`, with ``config``'s keys,
     default the runtime defaults), each file's segments in order of their start."""
     config = config or RuntimeConfig()
-    current: Path | None = None
-    tracker: EventTracker | None = None
-    open_starts: dict[str, TagEvent] = {}
-    done: list[Segment] = []
-
-    def close(events: Iterable[TagEvent], path: Path) -> None:
-        for event in events:
-            if event.kind == "start":
-                open_starts[event.label] = event
+    items = file_windows(engine, paths, config.silence_threshold_dbfs, progress)
+    for path, of_file in itertools.groupby(items, key=lambda item: item.path if isinstance(item, FileError) else item[0]):
+        tracker = EventTracker(engine.labels, config)
+        events: list[TagEvent] = []
+        error: FileError | None = None
+        for item in of_file:
+            if isinstance(item, FileError):
+                error = item
             else:
-                start = open_starts.pop(event.label)
-                done.append(Segment(path, event.label, start.time_s, event.time_s, start.probability))
+                events += tracker.window(item[1], item[2])[1]
+        yield from _segments(Path(path), [*events, *tracker.finish()])
+        if error is not None:
+            yield error
 
-    def finish_file() -> Iterator[Segment]:
-        if tracker is not None and current is not None:
-            close(tracker.finish(), current)
-        yield from sorted(done, key=lambda segment: (segment.start_s, segment.label))
-        done.clear()
-        open_starts.clear()
 
-    for item in file_windows(engine, paths, config.silence_threshold_dbfs, progress):
-        if isinstance(item, FileError):
-            yield from finish_file()
-            tracker, current = None, None
-            yield item
-            continue
-        path, window, probs = item
-        if path != current:
-            yield from finish_file()
-            tracker, current = EventTracker(engine.labels, config), path
-        assert tracker is not None
-        close(tracker.window(window, probs)[1], path)
-    yield from finish_file()
+def _segments(path: Path, events: list[TagEvent]) -> list[Segment]:
+    """The segments of one file's events (every start is ended), in order of their start."""
+    starts: dict[str, TagEvent] = {}
+    segments = []
+    for event in events:
+        if event.kind == "start":
+            starts[event.label] = event
+        else:
+            start = starts.pop(event.label)
+            segments.append(Segment(path, event.label, start.time_s, event.time_s, start.probability))
+    return sorted(segments, key=lambda segment: (segment.start_s, segment.label))
 
 
 def _run(
@@ -292,19 +286,23 @@ def _run(
     show = sys.stderr.isatty() if progress is None else progress
     bar: tqdm | None = None
     pending: list[_Item] = []
-    try:
-        for item in _prefetched(_all_items(paths, file_items, engine.sample_rate_hz), PREFETCH_INPUTS):
-            pending.append(item)
-            sounding = sum(isinstance(i, _Input) and i.audio is not None for i in pending)
-            # a full batch runs; so do long runs of silent windows and markers, so their rows are not held back
-            if sounding >= BATCH_INPUTS or len(pending) >= PREFETCH_INPUTS:
-                for done in _predicted(engine, pending):
-                    bar = _show_progress(bar, done[0], show)
-                    yield done
-                pending = []
+    sounding = 0  # inputs in pending that go to the engine
+
+    def flush() -> Iterator[tuple[_Item, np.ndarray | None]]:
+        nonlocal bar
         for done in _predicted(engine, pending):
             bar = _show_progress(bar, done[0], show)
             yield done
+
+    try:
+        for item in _prefetched(_all_items(paths, file_items, engine.sample_rate_hz), PREFETCH_INPUTS):
+            pending.append(item)
+            sounding += isinstance(item, _Input) and item.audio is not None
+            # a full batch runs; so do long runs of silent windows and markers, so their rows are not held back
+            if sounding >= BATCH_INPUTS or len(pending) >= PREFETCH_INPUTS:
+                yield from flush()
+                pending, sounding = [], 0
+        yield from flush()
     finally:
         if bar is not None:
             bar.close()

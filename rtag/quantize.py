@@ -27,7 +27,7 @@ import numpy as np
 import onnx
 import torch
 
-from rtag.audio_io import AudioFileError, load_audio
+from rtag.audio_io import AUDIO_SUFFIXES, AudioFileError, audio_files_in, load_audio
 from rtag.model import TaggerModel
 from rtag.networks import FrontEnd
 from rtag.onnx_export import export_onnx, read_onnx_metadata, write_onnx_metadata
@@ -44,7 +44,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 QUANTIZED_OPS = ["Conv", "Gemm", "Relu", "MaxPool", "Concat", "Flatten"]
 
@@ -78,7 +77,7 @@ def _audio_files(paths: Sequence[str | Path]) -> list[Path]:
         if path.is_file() and path.suffix.lower() == ".csv":
             files += _manifest_files(path)
         elif path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+            files += audio_files_in(path)
         elif path.is_file():
             files.append(path)
         else:

@@ -12,6 +12,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from rtag.audio_io import audio_files_in
 from rtag.commands import positive_int
 from rtag.engines import AUTO, ENGINE_KINDS, create_engine, describe_engine
 from rtag.files import FileError, Segment, TagRow, segment_files, tag_files, timeline_files
@@ -24,19 +25,22 @@ __all__ = ["register", "run"]
 STEP_SAMPLES = 5120
 FAST_STEP_SAMPLES = 51200
 SILENT_FILE = "silent file"  # the table's text for a whole file below the silence threshold
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64", ".rf64")
 
 
-def audio_files(paths: list[Path]) -> list[Path]:
-    """``paths`` with every folder replaced by the audio files under it (by suffix, recursively,
-    sorted); files are kept as given, whatever their suffix."""
+def audio_files(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """``paths`` with every folder replaced by the audio files under it
+    (:func:`~rtag.audio_io.audio_files_in`; files are kept as given, whatever their suffix), and
+    the folders that hold none."""
     found: list[Path] = []
+    empty: list[Path] = []
     for path in paths:
         if path.is_dir():
-            found += sorted(f for f in path.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES)
+            inside = audio_files_in(path)
+            found += inside
+            empty += [] if inside else [path]
         else:
             found.append(path)
-    return found
+    return found, empty
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -127,11 +131,10 @@ def run(args: argparse.Namespace) -> int:
     if args.segments and not args.timeline:
         print("rtag tag: error: --segments needs --timeline", file=sys.stderr)
         return 2
-    empty = [str(path) for path in args.files if path.is_dir() and not audio_files([path])]
+    args.files, empty = audio_files(args.files)
     if empty:
-        print(f"rtag tag: error: no audio files in {', '.join(empty)}", file=sys.stderr)
+        print(f"rtag tag: error: no audio files in {', '.join(map(str, empty))}", file=sys.stderr)
         return 2
-    args.files = audio_files(args.files)
     engine = create_engine(load_model(args.model), args.engine, args.precision)
     if args.verbose:
         print(f"rtag tag: engine {describe_engine(engine)}", file=sys.stderr)
