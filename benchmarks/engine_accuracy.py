@@ -1,11 +1,14 @@
 """Accuracy of every engine and precision against fp32 torch, on labelled held-out clips.
 
     python benchmarks/engine_accuracy.py MANIFEST.csv [--model BUNDLE] [--split heldout]
-        [--engines torch:fp32,torch:bf16,onnx:fp32,onnx:int8] [--step-samples 51200] [--json OUT]
+        [--engines torch:fp32,torch:bf16,onnx:fp32,onnx:int8] [--step-samples 51200]
+        [--weightings energy,equal] [--json OUT]
 
 Each clip of the manifest's split (``path,label,split,quality`` columns, as written by
 ``python -m offline build-corpus``) is tagged by each engine with the test-time procedure
-(inputs every ``--step-samples``, geometric mean). Printed per engine: mAP@3 and top-1 accuracy
+(inputs every ``--step-samples``, geometric mean), each input through the engine once and
+combined with every weighting of ``--weightings`` (default ``energy``, rtag's; ``equal`` is the
+papers', see :mod:`rtag.tta`). Printed per engine and weighting: mAP@3 and top-1 accuracy
 (overall, TimGM6mb renders, real recordings), the change of mAP@3 against the first engine, the
 share of clips whose top-1 label agrees with it, and the largest probability difference. Clips
 with labels the model does not know are counted and left out; unreadable clips are reported.
@@ -27,9 +30,21 @@ from offline.datasets import manifest_clip_id
 from offline.evaluation import PredictionSet, group_scores
 from offline.metrics import top_k
 from rtag.audio_io import AudioFileError, load_audio
-from rtag.engines import create_engine, parse_engines
+from rtag.engines import Engine, create_engine, parse_engines
 from rtag.model import load_model
-from rtag.tta import tag_clip
+from rtag.tta import WEIGHTINGS, GeometricMean, check_weighting, input_weights, tta_inputs
+
+
+def clip_probabilities(engine: Engine, clip: np.ndarray, step_samples: int, weightings: list[str]) -> list[np.ndarray]:
+    """The clip's probabilities [C] by the test-time procedure, one per weighting, from one pass of its inputs."""
+    inputs = tta_inputs(clip, engine.window_samples, step_samples)
+    probs = np.concatenate([engine.predict(inputs[first : first + 32]) for first in range(0, inputs.shape[0], 32)])
+    combined = []
+    for weighting in weightings:
+        mean = GeometricMean()
+        mean.add(probs, input_weights(inputs, weighting))
+        combined.append(mean.result())
+    return combined
 
 
 def main() -> int:
@@ -40,8 +55,14 @@ def main() -> int:
     parser.add_argument("--engines", default="torch:fp32,torch:bf16,onnx:fp32,onnx:int8",
                         help="ENGINE:PRECISION pairs; the first is the reference")
     parser.add_argument("--step-samples", type=int, default=51200, help="test-time step (default 51200)")
+    parser.add_argument("--weightings", default="energy",
+                        help=f"comma-separated input weightings of the geometric mean ({', '.join(WEIGHTINGS)}; default energy)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
+    try:
+        weightings = [check_weighting(w) for w in args.weightings.split(",")]
+    except ValueError as exc:
+        parser.error(f"--weightings: {exc}")
 
     model = load_model(args.model, device="cpu")
     known = set(model.labels)
@@ -64,29 +85,31 @@ def main() -> int:
     reference: np.ndarray | None = None
     for kind, precision in parse_engines(args.engines):
         engine = create_engine(model, kind, precision)
-        probs = np.stack([tag_clip(engine.predict, clip, model.window_samples, args.step_samples) for clip in clips])
-        predictions = PredictionSet(
-            name=f"{kind}:{precision}",
-            clip_ids=tuple(ids),
-            labels=tuple(r["label"] for r in kept),
-            usages=(None,) * len(kept),
-            ranked=tuple(map(tuple, top_k(probs, model.labels, 3))),
-        )
-        figures: dict[str, Any] = {"engine": predictions.name, "runs_on": engine.name}
-        scores = {**group_scores(predictions, overall), **group_scores(predictions, dict(zip(ids, groups)))}
-        for name, group in scores.items():
-            figures[f"map3 {name}"], figures[f"top1 {name}"] = group["map3"], group["top1"]
-        if reference is None:
-            reference, reference_map3 = probs, figures["map3 all"]
-        figures["map3 change"] = figures["map3 all"] - reference_map3
-        figures["top1 agreement"] = float(np.mean(probs.argmax(axis=1) == reference.argmax(axis=1)))
-        figures["max prob diff"] = float(np.abs(probs - reference).max())
-        results.append(figures)
+        per_clip = [clip_probabilities(engine, clip, args.step_samples, weightings) for clip in clips]
+        for index, weighting in enumerate(weightings):
+            probs = np.stack([combined[index] for combined in per_clip])
+            predictions = PredictionSet(
+                name=f"{kind}:{precision}",
+                clip_ids=tuple(ids),
+                labels=tuple(r["label"] for r in kept),
+                usages=(None,) * len(kept),
+                ranked=tuple(map(tuple, top_k(probs, model.labels, 3))),
+            )
+            figures: dict[str, Any] = {"engine": predictions.name, "weighting": weighting, "runs_on": engine.name}
+            scores = {**group_scores(predictions, overall), **group_scores(predictions, dict(zip(ids, groups)))}
+            for name, group in scores.items():
+                figures[f"map3 {name}"], figures[f"top1 {name}"] = group["map3"], group["top1"]
+            if reference is None:
+                reference, reference_map3 = probs, figures["map3 all"]
+            figures["map3 change"] = figures["map3 all"] - reference_map3
+            figures["top1 agreement"] = float(np.mean(probs.argmax(axis=1) == reference.argmax(axis=1)))
+            figures["max prob diff"] = float(np.abs(probs - reference).max())
+            results.append(figures)
 
     print(f"{len(kept)} clips of split {args.split!r} ({groups.count(RENDERS)} renders, "
           f"{groups.count(REAL)} real); {unknown} with labels the model does not know left out; "
           f"step {args.step_samples} samples")
-    columns = ["engine", "map3 all", f"map3 {RENDERS}", f"map3 {REAL}", "top1 all", "map3 change", "top1 agreement",
+    columns = ["engine", "weighting", "map3 all", f"map3 {RENDERS}", f"map3 {REAL}", "top1 all", "map3 change", "top1 agreement",
                "max prob diff"]
     print(" | ".join(columns))
     for figures in results:

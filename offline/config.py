@@ -20,6 +20,7 @@ import yaml
 
 from offline.checkpoint import atomic_write_bytes
 from rtag.config import ConfigError, ModelConfig, apply_overrides, from_dict, read_yaml_mapping, to_dict
+from rtag.tta import WEIGHTINGS
 
 __all__ = [
     "AugmentConfig",
@@ -310,11 +311,18 @@ class PredictConfig:
             (default 5120, about 0.12 s; the technical report's efficient mode uses 51200).
         batch_size: inputs per forward pass (default 64).
         folds: fold models combined by geometric mean (default ``None``: all trained folds).
+        weighting: how a clip's inputs weigh in its geometric mean: ``"equal"`` (default, the
+            papers') or ``"energy"`` (rtag's runtime default; see :mod:`rtag.tta`).
     """
 
     step_samples: int = 5120
     batch_size: int = 64
     folds: tuple[int, ...] | None = None
+    weighting: str = "equal"
+
+    def __post_init__(self) -> None:
+        if self.weighting not in WEIGHTINGS:
+            raise ConfigError(f"predict.weighting must be one of {', '.join(WEIGHTINGS)}, not {self.weighting!r}")
 
 
 @dataclasses.dataclass(frozen=True)

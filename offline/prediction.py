@@ -3,7 +3,8 @@
 Every test clip (trimmed, from the prepare cache) is cut into crops every ``step_samples``
 (padded at positions every ``step_samples`` when shorter than the window) by
 :func:`rtag.tta.tta_inputs`; each fold model's probabilities over those inputs are combined by
-their geometric mean (:meth:`rtag.model.TaggerModel.tag_clip`), and the fold models' results are
+their geometric mean (:meth:`rtag.model.TaggerModel.tag_clip`; every input alike as in the papers,
+or weighed by its energy with ``predict.weighting: energy``), and the fold models' results are
 combined by a second geometric mean. The top three classes are the prediction.
 
 ``zero_branch`` runs cnn-comb with its raw-audio (``"audio"``) or spectrogram (``"spec"``) input
@@ -28,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from offline.checkpoint import atomic_write_bytes
-from offline.config import ExperimentConfig
+from offline.config import ExperimentConfig, PredictConfig
 from offline.metrics import top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
@@ -115,7 +116,7 @@ def predict_stage(
     clips = prepared_test_clips(cfg)
     per_fold = np.stack(
         [
-            _tag_clips(_fold_model(layout, stage, fold, zero_branch, labels, device), clips, step, cfg.predict.batch_size,
+            _tag_clips(_fold_model(layout, stage, fold, zero_branch, labels, device), clips, step, cfg.predict,
                        f"predict {prediction_name(stage, zero_branch)} fold {fold}", progress)
             for fold in fold_ids
         ]
@@ -133,10 +134,11 @@ def _fold_model(layout: RunLayout, stage: str, fold: int, zero_branch: str | Non
     return TaggerModel.from_network(network, model_cfg, labels, device=device)  # type: ignore[arg-type]
 
 
-def _tag_clips(model: TaggerModel, clips: Sequence[CachedClip], step: int, batch_size: int, desc: str, progress: bool) -> np.ndarray:
+def _tag_clips(model: TaggerModel, clips: Sequence[CachedClip], step: int, cfg: PredictConfig, desc: str,
+               progress: bool) -> np.ndarray:
     return np.stack(
         [
-            model.tag_clip(clip.load(), step_samples=step, batch_size=batch_size)
+            model.tag_clip(clip.load(), step_samples=step, batch_size=cfg.batch_size, weighting=cfg.weighting)
             for clip in tqdm(clips, desc=desc, unit="clip", disable=not progress)
         ]
     )
@@ -172,7 +174,7 @@ def predict_validation(
     for fold in fold_ids:
         members = [by_id[clip_id] for clip_id, f in fold_of.items() if f == fold and clip_id in by_id]
         model = _fold_model(layout, stage, fold, None, labels, device)
-        parts.append(_tag_clips(model, members, step, cfg.predict.batch_size, f"validate {stage} fold {fold}", progress))
+        parts.append(_tag_clips(model, members, step, cfg.predict, f"validate {stage} fold {fold}", progress))
         clips += [dataclasses.replace(c, usage=f"fold{fold}") for c in members]
     return write_predictions(layout, f"{stage}_val", clips, labels, np.concatenate(parts))
 

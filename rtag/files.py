@@ -30,7 +30,7 @@ from rtag.level import LevelMeter, is_silent, window_level_dbfs
 from rtag.runtime_config import RuntimeConfig
 from rtag.scheduler import Window, WindowScheduler
 from rtag.smoother import EventTracker, TagEvent
-from rtag.tta import GeometricMean, tta_stream
+from rtag.tta import GeometricMean, check_weighting, input_weights, tta_stream
 
 __all__ = [
     "BATCH_INPUTS", "FILE_BLOCK_FRAMES", "FileError", "Segment", "TagRow", "file_windows", "segment_files", "tag_files",
@@ -114,14 +114,15 @@ def tag_files(
     top_k: int = 3,
     silence_threshold_dbfs: float | None = SILENCE_THRESHOLD_DBFS,
     progress: bool | None = None,
+    weighting: str = "energy",
 ) -> Iterator[TagRow | FileError]:
     """One whole-file row per file, by the test-time procedure with ``step_samples``.
 
     The inputs of a file are those of :func:`rtag.tta.tag_clip` (crops every ``step_samples``
     and one flush with the end; a file shorter than a window zero-padded at every position),
-    combined by geometric mean. A file whose loudest 2048-sample frame is below
-    ``silence_threshold_dbfs`` (default: the runtime's; ``None``: never) is silent: its row has
-    no tags and ``silent=True``.
+    combined by geometric mean, weighed by their energy (default) or alike (``weighting="equal"``).
+    A file whose loudest 2048-sample frame is below ``silence_threshold_dbfs`` (default: the
+    runtime's; ``None``: never) is silent: its row has no tags and ``silent=True``.
 
     Args:
         engine: what tags the inputs.
@@ -130,7 +131,9 @@ def tag_files(
         top_k: labels per row.
         silence_threshold_dbfs: see above.
         progress: a progress bar per file on stderr (default: when stderr is a terminal).
+        weighting: ``"energy"`` (default) or ``"equal"`` (the papers'); see :mod:`rtag.tta`.
     """
+    check_weighting(weighting)
 
     def items(index: int, path: Path, blocks: Iterable[np.ndarray]) -> Iterator[_Item]:
         meter = LevelMeter()
@@ -150,7 +153,8 @@ def tag_files(
     means: dict[int, GeometricMean] = {}
     for item, probs in _run(engine, paths, items, progress):
         if isinstance(item, _Input):
-            means.setdefault(item.index, GeometricMean()).add(probs[None, :])
+            assert item.audio is not None
+            means.setdefault(item.index, GeometricMean()).add(probs[None, :], input_weights(item.audio[None, :], weighting))
         elif not isinstance(item, _FileEnd):
             continue
         elif item.error is not None:

@@ -141,12 +141,13 @@ class TaggerModel:
         return torch.softmax(self.network(inputs).float(), dim=-1).cpu().numpy()
 
     def tag_clip(self, clip: np.ndarray, step_samples: int = 5120, batch_size: int = 32, *,
-                 sample_rate_hz: int | None = None) -> np.ndarray:
+                 sample_rate_hz: int | None = None, weighting: str = "energy") -> np.ndarray:
         """Probabilities [num_classes] for a whole clip by the papers' test-time procedure.
 
         The clip is cut into crops (or, when shorter than a window, zero-padded at several
         positions) every ``step_samples``; the probabilities of all inputs are combined by their
-        geometric mean.
+        geometric mean, each weighed by its energy (``weighting="energy"``, default) or alike
+        (``"equal"``, the papers'; see :mod:`rtag.tta`).
 
         Args:
             clip: 1-D float samples.
@@ -163,7 +164,7 @@ class TaggerModel:
         """
         if sample_rate_hz is not None and sample_rate_hz != self.sample_rate_hz:
             clip = resample_clip(clip, sample_rate_hz, self.sample_rate_hz)
-        return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size)
+        return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size, weighting)
 
     def engine(self, kind: str = "auto", precision: str = "auto") -> Engine:
         """The engine of ``kind`` and ``precision`` for this model (:func:`rtag.engines.create_engine`;
@@ -176,7 +177,7 @@ class TaggerModel:
         return self._engines[key]
 
     def tag_file(self, path: str | Path, top_k: int = 3, *, step_samples: int = 5120,
-                 engine: Engine | None = None) -> list[tuple[str, float]]:
+                 engine: Engine | None = None, weighting: str = "energy") -> list[tuple[str, float]]:
         """The ``top_k`` (label, probability) pairs of an audio file by the papers' test-time
         procedure (:meth:`tag_clip` of the file, read block by block), on ``engine`` (default:
         :meth:`engine`, the auto engine). A file below the runtime's silence threshold gives
@@ -187,7 +188,7 @@ class TaggerModel:
         """
         from rtag.files import FileError, tag_files
 
-        (row,) = tag_files(engine or self.engine(), [path], step_samples, top_k, progress=False)
+        (row,) = tag_files(engine or self.engine(), [path], step_samples, top_k, progress=False, weighting=weighting)
         if isinstance(row, FileError):
             raise row.error
         return row.top

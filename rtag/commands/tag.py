@@ -15,10 +15,18 @@ from tqdm import tqdm
 from rtag.audio_io import audio_files_in
 from rtag.commands import positive_int
 from rtag.engines import AUTO, ENGINE_KINDS, create_engine, describe_engine
-from rtag.files import FileError, Segment, TagRow, segment_files, tag_files, timeline_files
+from rtag.files import (
+    FileError,
+    Segment,
+    TagRow,
+    segment_files,
+    tag_files,
+    timeline_files,
+)
 from rtag.labels import SILENCE_DISPLAY_NAME, display_label
 from rtag.model import load_model
 from rtag.sinks import PROBABILITY_DECIMALS, TIME_DECIMALS, labelled_probabilities
+from rtag.tta import WEIGHTINGS
 
 __all__ = ["register", "run"]
 
@@ -49,15 +57,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "tag",
         help="tag audio files (top 3 per file, or per window with --timeline)",
         description="Tag each file by the papers' test-time procedure: model inputs every 5120 "
-        "samples (51200 with --fast) combined by geometric mean. --timeline lists the tags of "
-        "every streaming window instead, for long recordings. Windows (and whole files) below the "
-        "runtime's silence_threshold_dbfs are reported as silence, not tagged. Unreadable files are "
-        "reported and skipped; the exit code is then 1.",
+        "samples (51200 with --fast) combined by geometric mean, each weighed by its energy "
+        "(--weighting). --timeline lists the tags of every streaming window instead, for long "
+        "recordings. Windows (and whole files) below the runtime's silence_threshold_dbfs are "
+        "reported as silence, not tagged. Unreadable files are reported and skipped; the exit code "
+        "is then 1.",
     )
     parser.add_argument("files", nargs="+", type=Path, metavar="FILE",
                         help="audio files, or folders (their audio files, recursively, in name order)")
     parser.add_argument("--model", type=Path, help="model bundle (*.rtag); default: the bundled model")
     parser.add_argument("--fast", action="store_true", help="step 51200 samples instead of 5120")
+    parser.add_argument(
+        "--weighting", choices=WEIGHTINGS, default="energy",
+        help="how a file's inputs weigh in its geometric mean: energy (default; a note's quiet decay cannot outvote "
+        "its attack) or equal (the papers' procedure)",
+    )
     parser.add_argument("--timeline", action="store_true", help="one row per streaming window")
     parser.add_argument("--format", choices=("table", "csv", "jsonl"), default="table", help="output format")
     parser.add_argument("--top-k", type=positive_int, default=3, help="labels per row (default 3)")
@@ -148,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     elif args.timeline:
         rows = timeline_files(engine, args.files, args.top_k)
     else:
-        rows = tag_files(engine, args.files, FAST_STEP_SAMPLES if args.fast else STEP_SAMPLES, args.top_k)
+        rows = tag_files(engine, args.files, FAST_STEP_SAMPLES if args.fast else STEP_SAMPLES, args.top_k,
+                         weighting=args.weighting)
     failed = 0
     files = tqdm(total=len(args.files), desc="files", unit="file", disable=len(args.files) < 2 or not sys.stderr.isatty(),
                  file=sys.stderr)

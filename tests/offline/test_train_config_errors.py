@@ -45,3 +45,6 @@ def test_train_names_a_missing_config_and_a_bad_override(tmp_path: Path) -> None
     assert missing.returncode == 2 and "absent.yaml" in missing.stderr and "Traceback" not in missing.stderr
     override = _train(TINY_CONFIG, "train.epochz=4")
     assert override.returncode == 2 and "'train.epochz'" in override.stderr and "Traceback" not in override.stderr
+    weighting = _train(TINY_CONFIG, "predict.weighting=loudest")
+    assert weighting.returncode == 2 and "predict.weighting must be one of energy, equal" in weighting.stderr
+    assert "Traceback" not in weighting.stderr

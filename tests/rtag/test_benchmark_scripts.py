@@ -37,13 +37,15 @@ def test_engine_accuracy_scores_each_engine_against_the_first(
     manifest.write_text("path,label,split,quality\n" + "\n".join(lines) + "\n")
     out = tmp_path / "accuracy.json"
     result = _run("engine_accuracy.py", str(manifest), "--model", str(bundle), "--engines", "torch:fp32,onnx:fp32",
-                  "--json", str(out))
+                  "--weightings", "energy,equal", "--json", str(out))
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     assert figures["clips"] == 4
-    reference, onnx = figures["results"]
+    reference, reference_equal, onnx, onnx_equal = figures["results"]
+    assert [r["weighting"] for r in figures["results"]] == ["energy", "equal"] * 2
     assert reference["top1 agreement"] == 1.0 and reference["map3 change"] == 0.0
     assert onnx["max prob diff"] < 1e-4 and onnx["top1 agreement"] == 1.0
+    assert onnx_equal["engine"] == "onnx:fp32" and abs(onnx_equal["map3 all"] - reference_equal["map3 all"]) < 1e-9
     assert "1 renders, 3 real" in result.stdout
 
 

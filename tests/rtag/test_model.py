@@ -40,8 +40,13 @@ def test_predict_rejects_a_window_of_the_wrong_length(tiny_model: TaggerModel) -
 
 def test_tag_clip_is_the_geometric_mean_over_test_time_inputs(real_data: Path, real_manifest, tiny_model) -> None:
     clip = load_audio(real_data / real_manifest[0]["path"])
-    expected = geometric_mean(tiny_model.predict(tta_inputs(clip, 22050, 5120)), axis=0)
-    assert np.allclose(tiny_model.tag_clip(clip, step_samples=5120, batch_size=7), expected, atol=1e-6)
+    inputs = tta_inputs(clip, 22050, 5120)
+    logs = np.log(np.clip(tiny_model.predict(inputs).astype(np.float64), 1e-7, 1.0))
+    expected = geometric_mean(tiny_model.predict(inputs), axis=0)
+    assert np.allclose(tiny_model.tag_clip(clip, step_samples=5120, batch_size=7, weighting="equal"), expected, atol=1e-6)
+    energy = np.mean(inputs.astype(np.float64) ** 2, axis=1) + 1e-12
+    weighted = np.exp(energy @ logs / energy.sum())
+    assert np.allclose(tiny_model.tag_clip(clip, step_samples=5120, batch_size=7), weighted / weighted.sum(), atol=1e-6)
     top = tiny_model.top_k(expected, k=3)
     assert [label for label, _ in top] == [FSDKAGGLE2018_LABELS[i] for i in np.argsort(-expected)[:3]]
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtag.tta import geometric_mean, tta_batches, tta_inputs, tta_offsets
+from rtag.tta import GeometricMean, geometric_mean, input_weights, tag_clip, tta_batches, tta_inputs, tta_offsets
 
 
 @given(
@@ -54,6 +54,42 @@ def test_geometric_mean_is_renormalised_and_lets_no_single_zero_veto() -> None:
     expected = np.exp(np.log(np.clip(probs, 1e-7, 1)).mean(axis=0))
     assert np.allclose(combined, expected / expected.sum(), atol=1e-6)
     assert combined.argmax() == 1
+
+
+def _loud_or_quiet(windows: np.ndarray) -> np.ndarray:
+    """Class 0 for a window whose peak is above 0.1, class 1 for a quieter one (what a
+    peak-normalising network may say of a note's decay)."""
+    loud = np.abs(windows).max(axis=1) > 0.1
+    return np.where(loud[:, None], [[0.9, 0.1]], [[0.2, 0.8]]).astype(np.float32)
+
+
+def test_energy_weighting_keeps_a_quiet_tail_from_outvoting_the_sound() -> None:
+    rng = np.random.default_rng(0)
+    clip = np.concatenate([0.5 * rng.standard_normal(1000), 0.01 * rng.standard_normal(9000)]).astype(np.float32)
+    equal = tag_clip(_loud_or_quiet, clip, 1000, 500, weighting="equal")
+    energy = tag_clip(_loud_or_quiet, clip, 1000, 500)
+    assert equal.argmax() == 1  # 18 of 19 windows are the quiet tail
+    assert energy.argmax() == 0 and energy[0] > 0.85  # the one loud window holds almost all the energy
+
+
+def test_energy_weighting_of_a_padded_short_clip_is_the_papers_mean() -> None:
+    clip = np.linspace(-0.3, 0.3, 700, dtype=np.float32)
+    inputs = tta_inputs(clip, 1000, 100)  # every position holds the whole clip: the same energy
+    assert np.allclose(input_weights(inputs, "energy"), input_weights(inputs, "energy")[0])
+    assert np.allclose(tag_clip(_loud_or_quiet, clip, 1000, 100), tag_clip(_loud_or_quiet, clip, 1000, 100, weighting="equal"))
+
+
+def test_silent_inputs_weigh_alike_and_weightings_are_checked() -> None:
+    assert np.allclose(input_weights(np.zeros((3, 10)), "energy"), 1e-12)
+    assert np.array_equal(input_weights(np.ones((2, 10)), "equal"), [1.0, 1.0])
+    with pytest.raises(ValueError, match="energy, equal"):
+        tag_clip(_loud_or_quiet, np.ones(10, dtype=np.float32), 5, 5, weighting="loudest")
+    mean = GeometricMean()
+    with pytest.raises(ValueError, match="positive"):
+        mean.add(np.full((2, 2), 0.5), np.array([1.0, 0.0]))
+    mean.add(np.array([[0.9, 0.1], [0.1, 0.9]]), np.array([3.0, 1.0]))
+    expected = np.exp((3 * np.log([0.9, 0.1]) + np.log([0.1, 0.9])) / 4)
+    assert np.allclose(mean.result(), expected / expected.sum(), atol=1e-6)
 
 
 def test_invalid_arguments_are_rejected() -> None:
