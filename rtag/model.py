@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rtag.audio_io import resample_clip
-from rtag.bundle import BundleError, default_hop_samples, read_bundle
+from rtag.bundle import Bundle, BundleError, default_hop_samples, read_bundle
 from rtag.config import ModelConfig
 from rtag.labels import top_labels
 from rtag.networks import TaggerNetwork
@@ -102,7 +102,11 @@ class TaggerModel:
         Raises:
             BundleError: if the file is missing, corrupt, truncated or inconsistent.
         """
-        bundle = read_bundle(path)
+        return cls.from_read_bundle(read_bundle(path), device)
+
+    @classmethod
+    def from_read_bundle(cls, bundle: Bundle, device: str | torch.device = "auto") -> TaggerModel:
+        """The model of a bundle already read by :func:`rtag.bundle.read_bundle` (its file is not read again)."""
         return cls(
             bundle.build_network(),
             bundle.config,

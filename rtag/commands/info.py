@@ -11,7 +11,7 @@ import yaml
 from rtag.bundle import read_bundle
 from rtag.config import ModelConfig, load_yaml
 from rtag.engines import describe_engine
-from rtag.model import default_bundle_path, load_model
+from rtag.model import TaggerModel, default_bundle_path
 from rtag.networks import build_network, count_parameters
 
 _KIND_NAMES = {"audio": "cnn-audio", "spec": "cnn-spec", "comb": "cnn-comb"}
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             "hop_s": round(bundle.hop_samples / bundle.config.sample_rate_hz, 4),
             "num_classes": len(bundle.labels),
             "labels": list(bundle.labels),
-            "engine": describe_engine(load_model(bundle.path).engine()),
+            "engine": describe_engine(TaggerModel.from_read_bundle(bundle).engine()),
             "provenance": bundle.provenance,
         }
     if args.json:
