@@ -2,7 +2,7 @@
 
     python benchmarks/engine_accuracy.py MANIFEST.csv [--model BUNDLE] [--split heldout]
         [--engines torch:fp32,torch:bf16,onnx:fp32,onnx:int8] [--step-samples 51200]
-        [--weightings energy,equal] [--json OUT]
+        [--weightings energy,equal] [--json OUT] [--confusion DIR]
 
 Each clip of the manifest's split (``path,label,split,quality`` columns, as written by
 ``python -m offline build-corpus``) is tagged by each engine with the test-time procedure
@@ -12,6 +12,8 @@ papers', see :mod:`rtag.tta`). Printed per engine and weighting: mAP@3 and top-1
 (overall, TimGM6mb renders, real recordings), the change of mAP@3 against the first engine, the
 share of clips whose top-1 label agrees with it, and the largest probability difference. Clips
 with labels the model does not know are counted and left out; unreadable clips are reported.
+``--confusion DIR`` also writes the first engine's top-1 confusion matrices under its first
+weighting, renders and real recordings apart (``heldout_confusion_renders.png``, ``..._real.png``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from offline.corpus.report import REAL, RENDERS, source_group
+from offline.corpus.report import REAL, RENDERS, plot_group_confusions, source_group
 from offline.datasets import manifest_clip_id
 from offline.evaluation import PredictionSet, group_scores
 from offline.metrics import top_k
@@ -58,6 +60,8 @@ def main() -> int:
     parser.add_argument("--weightings", default="energy",
                         help=f"comma-separated input weightings of the geometric mean ({', '.join(WEIGHTINGS)}; default energy)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--confusion", type=Path, metavar="DIR",
+                        help="write the first engine's top-1 confusion matrices (renders, real) into DIR")
     args = parser.parse_args()
     try:
         weightings = [check_weighting(w) for w in args.weightings.split(",")]
@@ -101,6 +105,10 @@ def main() -> int:
                 figures[f"map3 {name}"], figures[f"top1 {name}"] = group["map3"], group["top1"]
             if reference is None:
                 reference, reference_map3 = probs, figures["map3 all"]
+                if args.confusion is not None:
+                    args.confusion.mkdir(parents=True, exist_ok=True)
+                    for path in plot_group_confusions(predictions, dict(zip(ids, groups)), args.confusion):
+                        print(f"wrote {path}")
             figures["map3 change"] = figures["map3 all"] - reference_map3
             figures["top1 agreement"] = float(np.mean(probs.argmax(axis=1) == reference.argmax(axis=1)))
             figures["max prob diff"] = float(np.abs(probs - reference).max())

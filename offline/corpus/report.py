@@ -29,7 +29,7 @@ from offline.evaluation import PredictionSet, group_scores, read_prediction_set
 from offline.plots import plot_confusion_matrix
 from offline.run_layout import RunLayout
 
-__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_origins", "heldout_report", "register", "run", "source_group"]
+__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_origins", "heldout_report", "plot_group_confusions", "register", "run", "source_group"]
 
 RENDERS = "TimGM6mb renders"
 REAL = "real recordings"
@@ -74,7 +74,8 @@ def _other_false_positives(predictions: PredictionSet, group_of: Mapping[str, st
     return {"clips": len(firsts), "class_first": sum(wrong.values()), "classes": dict(wrong.most_common())}
 
 
-def _plot_confusions(predictions: PredictionSet, group_of: Mapping[str, str], report_dir: Path) -> list[Path]:
+def plot_group_confusions(predictions: PredictionSet, group_of: Mapping[str, str], report_dir: Path) -> list[Path]:
+    """One top-1 confusion matrix per held-out group (renders, real) that has clips; the files written."""
     written = []
     for group, filename in CONFUSION_FILES.items():
         pairs = [(a, r[0]) for r, a, c in zip(predictions.ranked, predictions.labels, predictions.clip_ids)
@@ -105,7 +106,7 @@ def heldout_report(cfg: ExperimentConfig, name: str = "comb") -> dict[str, Any]:
         "real_by_origin": group_scores(predictions, heldout_origins(Path(cfg.data.root))),
         "other_false_positives": _other_false_positives(predictions, group_of),
     }
-    _plot_confusions(predictions, group_of, layout.report_dir)
+    plot_group_confusions(predictions, group_of, layout.report_dir)
     atomic_write_bytes(layout.report_dir / "heldout.json", json.dumps(results, indent=2).encode("utf-8"))
     atomic_write_bytes(layout.report_dir / "heldout.md", format_heldout(results).encode("utf-8"))
     return results

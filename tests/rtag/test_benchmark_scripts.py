@@ -37,7 +37,7 @@ def test_engine_accuracy_scores_each_engine_against_the_first(
     manifest.write_text("path,label,split,quality\n" + "\n".join(lines) + "\n")
     out = tmp_path / "accuracy.json"
     result = _run("engine_accuracy.py", str(manifest), "--model", str(bundle), "--engines", "torch:fp32,onnx:fp32",
-                  "--weightings", "energy,equal", "--json", str(out))
+                  "--weightings", "energy,equal", "--json", str(out), "--confusion", str(tmp_path / "plots"))
     assert result.returncode == 0, result.stderr
     figures = json.loads(out.read_text())
     assert figures["clips"] == 4
@@ -47,6 +47,8 @@ def test_engine_accuracy_scores_each_engine_against_the_first(
     assert onnx["max prob diff"] < 1e-4 and onnx["top1 agreement"] == 1.0
     assert onnx_equal["engine"] == "onnx:fp32" and abs(onnx_equal["map3 all"] - reference_equal["map3 all"]) < 1e-9
     assert "1 renders, 3 real" in result.stdout
+    for name in ("heldout_confusion_renders.png", "heldout_confusion_real.png"):  # one per group, from fp32
+        assert (tmp_path / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
 @pytest.mark.slow
