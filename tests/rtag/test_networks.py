@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -13,6 +15,7 @@ from rtag.networks import (
     CnnSpec,
     build_network,
     count_parameters,
+    cpu_inference_form,
 )
 from tests.conftest import CONFIGS
 
@@ -177,3 +180,32 @@ def test_peak_normalisation_makes_the_output_gain_invariant() -> None:
     x = 0.2 * torch.randn(2, config.window_samples)
     with torch.no_grad():
         assert torch.allclose(network(x), network(0.25 * x), atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["audio_2s", "spec_2s", "comb_2s", "comb_tiny"])
+def test_cpu_inference_form_gives_the_same_outputs_and_leaves_the_network_alone(name: str) -> None:
+    network = build_network(load(name)).eval()
+    with torch.no_grad():  # trained-looking BatchNorm statistics, so the copy must carry them over
+        for layer in network.modules():
+            if isinstance(layer, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                layer.running_mean.uniform_(-0.5, 0.5)
+                layer.running_var.uniform_(0.5, 2.0)
+    before = {key: value.clone() for key, value in network.state_dict().items()}
+    fast = cpu_inference_form(network)
+    audio = 0.3 * torch.randn(3, load(name).window_samples)
+    with torch.inference_mode():
+        expected, got = network(audio), fast(audio)
+    assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), (got - expected).abs().max()
+    assert not fast.training and not any(p.requires_grad for p in fast.parameters())
+    assert all(torch.equal(before[key], value) for key, value in network.state_dict().items())
+    assert any(isinstance(m, torch.nn.Conv1d) for m in network.modules()) == name.startswith(("audio", "comb"))
+    assert not any(isinstance(m, torch.nn.Conv1d) for m in fast.modules())
+
+
+def test_cpu_inference_form_pads_even_audio_kernels_as_the_network_does() -> None:
+    config = load("comb_tiny")
+    config = dataclasses.replace(config, audio=dataclasses.replace(config.audio, kernels=[10, 8, 6, 4]))
+    network = build_network(config).eval()
+    audio = 0.3 * torch.randn(2, config.window_samples)
+    with torch.inference_mode():
+        assert torch.allclose(cpu_inference_form(network)(audio), network(audio), atol=1e-5)
