@@ -34,7 +34,13 @@ from offline.metrics import top_k
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.engines import Engine, create_engine, parse_engines
 from rtag.model import load_model
-from rtag.tta import WEIGHTINGS, GeometricMean, check_weighting, input_weights, tta_inputs
+from rtag.tta import (
+    WEIGHTINGS,
+    GeometricMean,
+    check_weighting,
+    input_weights,
+    tta_inputs,
+)
 
 
 def clip_probabilities(engine: Engine, clip: np.ndarray, step_samples: int, weightings: list[str]) -> list[np.ndarray]:

@@ -29,7 +29,7 @@ from offline.evaluation import PredictionSet, group_scores, read_prediction_set
 from offline.plots import plot_confusion_matrix
 from offline.run_layout import RunLayout
 
-__all__ = ["RENDERS", "REAL", "heldout_groups", "heldout_origins", "heldout_report", "plot_group_confusions", "register", "run", "source_group"]
+__all__ = ["REAL", "RENDERS", "heldout_groups", "heldout_origins", "heldout_report", "plot_group_confusions", "register", "run", "source_group"]
 
 RENDERS = "TimGM6mb renders"
 REAL = "real recordings"
