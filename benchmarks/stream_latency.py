@@ -5,8 +5,8 @@
                                         [--torch-threads N] [--set KEY=VALUE ...] [--json]
                                         [--model BUNDLE | --config configs/model/comb_2s.yaml]
 
-By default the model is the bundled one on the runtime's default engine (auto: int8 on a CPU,
-from the graph beside the bundle); --config times an architecture with random weights instead
+By default the model is the bundled one on the runtime's default engine (auto: on a CPU, torch
+bf16 where it has AMX, else int8 from the graph beside the bundle); --config times an architecture with random weights instead
 (timing does not depend on the weights), --set overrides runtime config keys (capture block,
 polling, ...). Latency runs from the capture of a window's last sample to its on_window callback;
 CPU is this process's user + system time over the wall time (100 % = one core busy). `rtag bench`

@@ -6,8 +6,8 @@ with PyTorch (CUDA or CPU) in fp32 or bf16; :class:`OnnxEngine` runs an exported
 Runtime (CUDA execution provider when it can load, CPU otherwise) in fp32 or, from the int8 graph
 kept beside the bundle (:mod:`rtag.quantize`), in int8. :func:`create_engine` picks one by name
 and precision (:data:`PRECISIONS`), or with ``"auto"`` (the default everywhere) the fastest one
-that can run here: a CUDA engine when a GPU can really be used, else int8 when the bundle has
-a matching int8 graph, else ONNX Runtime fp32, else torch.
+that can run here: a CUDA engine when a GPU can really be used, else torch bf16 on a CPU with
+AMX, else int8 when the bundle has a matching int8 graph, else ONNX Runtime fp32, else torch.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from rtag.networks import cpu_inference_form
+
 if TYPE_CHECKING:
     from rtag.model import TaggerModel
 
@@ -37,6 +39,7 @@ __all__ = [
     "TorchEngine",
     "as_engine",
     "check_engine",
+    "cpu_has_amx",
     "create_engine",
     "describe_engine",
     "parse_engines",
@@ -49,6 +52,9 @@ ENGINE_KINDS = (AUTO, "torch", "onnx")
 PRECISIONS: dict[str, tuple[str, ...]] = {"torch": ("fp32", "bf16"), "onnx": ("fp32", "int8")}
 """The precisions of each concrete engine; ``"auto"`` also takes ``"auto"`` for either."""
 DEFAULT_ONNX_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+CPU_BATCH_WINDOWS = 4
+"""Windows a CPU torch engine runs at once: on 2 cores bf16 costs 15-17 ms a window at batches
+of 1-4 and 28-38 ms at 8-32 (docs/speed.md)."""
 
 
 @runtime_checkable
@@ -75,10 +81,16 @@ class Engine(Protocol):
 class TorchEngine:
     """Run a :class:`~rtag.model.TaggerModel` with PyTorch on its own device.
 
+    On the CPU the engine runs a copy of the network laid out for it
+    (:func:`rtag.networks.cpu_inference_form`: the same results, 1.5x faster in fp32 and about
+    3x under bfloat16 on AMX), made when the engine is made, and feeds it at most
+    :data:`CPU_BATCH_WINDOWS` windows at a time (larger batches fall out of the caches and cost
+    more per window). On CUDA it runs the model's network in whole batches.
+
     Args:
         model: the loaded model; its labels, rate, window and hop become the engine's.
         precision: ``"fp32"`` (default) or ``"bf16"`` (autocast: convolutions and matrix
-            products in bfloat16, about 2.4x faster than fp32 on CPUs with AVX-512 BF16).
+            products in bfloat16; on CPUs with AMX the fastest engine, docs/speed.md).
     """
 
     def __init__(self, model: TaggerModel, precision: str = "fp32") -> None:
@@ -89,6 +101,9 @@ class TorchEngine:
         self.sample_rate_hz = int(model.sample_rate_hz)
         self.window_samples = int(model.window_samples)
         self.hop_samples = int(model.hop_samples)
+        on_cpu = model.device.type == "cpu"
+        self._network = cpu_inference_form(model.network) if on_cpu else model.network
+        self._batch_windows = CPU_BATCH_WINDOWS if on_cpu else None
 
     @property
     def name(self) -> str:
@@ -106,8 +121,11 @@ class TorchEngine:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 2:
             raise ValueError(f"expected audio shaped [batch, samples], got {audio.shape}")
+        step = self._batch_windows or max(1, audio.shape[0])
         with torch.autocast(self.model.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return np.asarray(self.model.predict(audio), dtype=np.float32)
+            parts = [self.model.predict(audio[first : first + step], self._network)
+                     for first in range(0, audio.shape[0], step)]
+        return np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros((0, len(self.labels)), np.float32)
 
 
 class OnnxEngine:
@@ -280,9 +298,9 @@ def create_engine(
             folder kept for the life of the process).
 
     With ``kind="auto"`` the first of these that can run here is chosen: where a GPU can
-    really be used, ONNX Runtime's CUDA provider (fp32), else torch on CUDA; on the CPU, the
-    int8 graph (when it was made from these weights), else ONNX Runtime fp32, else torch
-    fp32. A precision given with ``"auto"`` narrows the choice to engines that have it
+    really be used, ONNX Runtime's CUDA provider (fp32), else torch on CUDA; on a CPU with AMX
+    (:func:`cpu_has_amx`), torch bf16; on other CPUs, the int8 graph (when it was made from
+    these weights), else ONNX Runtime fp32, else torch fp32. A precision given with ``"auto"`` narrows the choice to engines that have it
     (``bf16``: torch; ``int8``: onnx; ``fp32``: any, fastest first). What was chosen is in the
     engine's ``description`` (:func:`describe_engine`).
 
@@ -300,6 +318,16 @@ def create_engine(
     return (_matching_int8_engine(model) if precision == AUTO else None) or _onnx_fp32_engine(model, onnx_dir)
 
 
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX bfloat16 tiles (the ``amx_bf16`` flag of Linux's /proc/cpuinfo;
+    ``False`` where that cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in handle)
+    except OSError:
+        return False
+
+
 def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None) -> Engine:
     if precision == "bf16":
         return TorchEngine(model, "bf16")
@@ -312,6 +340,8 @@ def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None
             return onnx
         if model.device.type == "cuda":
             return TorchEngine(model, "fp32")
+    if precision == AUTO and model.device.type == "cpu" and cpu_has_amx():
+        return TorchEngine(model, "bf16")  # AMX: about 2x faster than int8 (docs/speed.md)
     # on the CPU: the int8 graph, else the fp32 export (the one made above when CUDA did not run)
     engine = (_matching_int8_engine(model) if precision == AUTO else None) or onnx or _onnx_fp32_or_none(model, onnx_dir)
     return engine if engine is not None else TorchEngine(model, "fp32")

@@ -119,12 +119,14 @@ class TaggerModel:
         )
 
     @torch.inference_mode()
-    def predict(self, audio: np.ndarray) -> np.ndarray:
+    def predict(self, audio: np.ndarray, network: torch.nn.Module | None = None) -> np.ndarray:
         """Class probabilities for windows of raw audio.
 
         Args:
             audio: float samples at ``sample_rate_hz``, shaped [B, window_samples] or
                 [window_samples].
+            network: the network to run (default: :attr:`network`; an engine passes its copy
+                laid out for the device, :func:`rtag.networks.cpu_inference_form`).
 
         Returns:
             float32 probabilities [B, num_classes] (softmax; each row sums to one).
@@ -142,7 +144,7 @@ class TaggerModel:
         if not np.all(np.isfinite(batch)):
             raise ValueError(f"audio holds {int(np.count_nonzero(~np.isfinite(batch)))} NaN or infinite samples")
         inputs = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
-        return torch.softmax(self.network(inputs).float(), dim=-1).cpu().numpy()
+        return torch.softmax((self.network if network is None else network)(inputs).float(), dim=-1).cpu().numpy()
 
     def tag_clip(self, clip: np.ndarray, step_samples: int = 5120, batch_size: int = 32, *,
                  sample_rate_hz: int | None = None, weighting: str = "energy") -> np.ndarray:

@@ -40,13 +40,16 @@ def test_info_describes_a_bundle_as_json(tmp_path: Path, capsys: pytest.CaptureF
     assert facts["provenance"]["data"] == "test"
 
 
-def test_info_text_names_the_engine_and_indents_the_provenance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_info_text_names_the_engine_and_indents_the_provenance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rtag.engines.cpu_has_amx", lambda: False)
     config = load_yaml(CONFIGS / "model" / "comb_tiny.yaml", ModelConfig)
     path = save_bundle(tmp_path / "m.rtag", build_network(config), config, FSDKAGGLE2018_LABELS,
                        provenance={"data": "test", "heldout": {"real": {"map3": 0.65274261, "clips": 12}}, "amin": 1e-10})
     assert main(["info", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    # no int8 graph beside this bundle: the auto engine is ONNX Runtime fp32 on the CPU
+    # no int8 graph beside this bundle: the auto engine is ONNX Runtime fp32 on a CPU without AMX
     assert any(line.split() == ["engine", "onnx", "fp32", "on", "CPUExecutionProvider,", *line.split()[-2:]]
                for line in lines), lines
     provenance = lines[lines.index("provenance:") + 1:]

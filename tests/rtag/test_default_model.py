@@ -19,7 +19,7 @@ from offline.corpus.config import CorpusConfig
 from offline.metrics import mean_average_precision_at_k, top_k
 from rtag.audio_io import AudioFileError, load_audio
 from rtag.config import load_yaml
-from rtag.engines import create_engine
+from rtag.engines import cpu_has_amx, create_engine
 from rtag.model import DEFAULT_BUNDLE
 from rtag.quantize import int8_graph_path
 from rtag.tta import tag_clip
@@ -53,7 +53,8 @@ def test_the_default_model_ships_in_the_package_and_loads(model: rtag.TaggerMode
 
 def test_tag_file_and_timeline_run_the_auto_engine_and_equal_tag_clip(model: rtag.TaggerModel) -> None:
     engine = model.engine()
-    assert engine.description["precision"] == "int8"  # the bundle's int8 graph, on this CPU
+    # the bundle's int8 graph, or torch bf16 on a CPU with AMX
+    assert engine.description["precision"] == ("bf16" if cpu_has_amx() else "int8")
     clip = load_audio(DEMO)
     expected = model.top_k(tag_clip(engine.predict, clip, model.window_samples, 51200), 3)
     got = model.tag_file(DEMO, top_k=3, step_samples=51200)

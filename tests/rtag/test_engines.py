@@ -87,7 +87,10 @@ def test_bf16_torch_engine_stays_close_to_fp32(tiny_model: TaggerModel) -> None:
     assert np.abs(bf16 - fp32).max() < 0.05
 
 
-def test_as_engine_wraps_models_and_passes_engines_through(tiny_model: TaggerModel, tmp_path: Path) -> None:
+def test_as_engine_wraps_models_and_passes_engines_through(
+    tiny_model: TaggerModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rtag.engines.cpu_has_amx", lambda: False)
     auto = as_engine(tiny_model)  # an in-memory model has no int8 graph: ONNX Runtime fp32 on this CPU
     assert isinstance(auto, OnnxEngine) and auto.precision == "fp32"
     assert isinstance(as_engine(tiny_model, "torch", "bf16"), TorchEngine)
@@ -124,7 +127,7 @@ def test_streams_of_one_model_share_its_engine_and_the_export_is_removed_at_exit
         "from rtag.networks import build_network\n"
         f"config = load_yaml({str(CONFIGS / 'model' / 'comb_tiny.yaml')!r}, ModelConfig)\n"
         "model = rtag.TaggerModel.from_network(build_network(config), config, FSDKAGGLE2018_LABELS, device='cpu')\n"
-        "print(model.engine().path)\n"
+        "print(model.engine(\"onnx\").path)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     exported = Path(done.stdout.strip())

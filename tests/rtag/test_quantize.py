@@ -97,8 +97,10 @@ def test_an_int8_graph_of_other_weights_is_refused(
 
 
 def test_auto_runs_the_int8_graph_when_the_bundle_has_one_and_fp32_when_not(
-    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], caplog: pytest.LogCaptureFixture
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr("rtag.engines.cpu_has_amx", lambda: False)  # a CPU without AMX
     bundle = tiny_bundle(tmp_path, 6)
     without = create_engine(load_model(bundle, device="cpu"))
     assert isinstance(without, OnnxEngine) and (without.precision, without.providers[0]) == ("fp32", "CPUExecutionProvider")
@@ -119,6 +121,16 @@ def test_auto_runs_the_int8_graph_when_the_bundle_has_one_and_fp32_when_not(
     fallback = create_engine(load_model(other, device="cpu"))
     assert isinstance(fallback, OnnxEngine) and fallback.precision == "fp32"
     assert "made from other weights" in caplog.text
+
+    # on a CPU with AMX torch bf16 runs, an int8 graph beside the bundle or not; an explicit precision still wins
+    monkeypatch.setattr("rtag.engines.cpu_has_amx", lambda: True)
+    int8_graph_path(other).rename(int8_graph_path(bundle))
+    amx = create_engine(model)
+    assert isinstance(amx, TorchEngine) and amx.precision == "bf16"
+    assert describe_engine(amx).startswith("torch bf16 on cpu")
+    assert create_engine(model, "auto", "int8").precision == "int8"
+    fp32 = create_engine(model, "auto", "fp32")
+    assert isinstance(fp32, OnnxEngine) and fp32.precision == "fp32"
 
 
 def test_a_manifest_calibrates_on_its_training_rows_only(

@@ -34,7 +34,8 @@ def noise(seconds: float, seed: int = 0, rate_hz: int = 44100) -> np.ndarray:
 def test_fast_replay_tags_every_window_in_order_with_the_models_probabilities(tiny_model: TaggerModel) -> None:
     audio = noise(3.0)
     results: list[WindowResult] = []
-    with rtag.StreamTagger(tiny_model, audio, on_window=results.append) as stream:
+    fp32 = tiny_model.engine("auto", "fp32")  # the fastest fp32 engine: held to the model's own probabilities
+    with rtag.StreamTagger(fp32, audio, on_window=results.append) as stream:
         stats = stream.run_for()
     hop, window = tiny_model.hop_samples, tiny_model.window_samples
     expected = (audio.shape[0] - window) // hop + 1
@@ -371,7 +372,7 @@ def test_the_audio_after_the_last_full_window_is_tagged_in_a_padded_tail(
     window, hop = tiny_model.window_samples, tiny_model.hop_samples
     audio = _silence_then_burst(1.3, 0.05)  # the only sound lies after the last full window (0.75-1.25 s)
     results: list[WindowResult] = []
-    with StreamTagger(tiny_model, audio, on_window=results.append) as stream:
+    with StreamTagger(tiny_model.engine("auto", "fp32"), audio, on_window=results.append) as stream:
         stats = stream.run_for()
     full = (audio.shape[0] - window) // hop + 1
     assert [r.start_sample for r in results] == [i * hop for i in range(full + 1)]
