@@ -6,11 +6,12 @@
                                         [--model BUNDLE | --config configs/model/comb_2s.yaml]
 
 By default the model is the bundled one on the runtime's default engine (auto: on a CPU, torch
-bf16 where it has AMX, else int8 from the graph beside the bundle); --config times an architecture with random weights instead
-(timing does not depend on the weights), --set overrides runtime config keys (capture block,
-polling, ...). Latency runs from the capture of a window's last sample to its on_window callback;
-CPU is this process's user + system time over the wall time (100 % = one core busy). `rtag bench`
-measures the same for every engine at once, with offline throughput beside it.
+bf16 where it has AMX, else int8 from the graph beside the bundle); --config times an
+architecture with random weights instead (timing does not depend on the weights), --set
+overrides runtime config keys (capture block, polling, ...). Latency runs from the capture of a
+window's last sample to its on_window callback; CPU is this process's user + system time over
+the wall time (100 % = one core busy). `rtag bench` measures the same for every engine at once,
+with offline throughput beside it.
 """
 
 from __future__ import annotations

@@ -300,8 +300,9 @@ def create_engine(
     With ``kind="auto"`` the first of these that can run here is chosen: where a GPU can
     really be used, ONNX Runtime's CUDA provider (fp32), else torch on CUDA; on a CPU with AMX
     (:func:`cpu_has_amx`), torch bf16; on other CPUs, the int8 graph (when it was made from
-    these weights), else ONNX Runtime fp32, else torch fp32. A precision given with ``"auto"`` narrows the choice to engines that have it
-    (``bf16``: torch; ``int8``: onnx; ``fp32``: any, fastest first). What was chosen is in the
+    these weights), else ONNX Runtime fp32, else torch fp32. A precision given with ``"auto"``
+    narrows the choice to engines that have it (``bf16``: torch; ``int8``: onnx; ``fp32``: any,
+    fastest first). What was chosen is in the
     engine's ``description`` (:func:`describe_engine`).
 
     Raises:

@@ -368,20 +368,13 @@ class _Rows2d(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for layer in blocks:
-            if isinstance(layer, nn.Conv1d):
-                (kernel,), (stride,), (dilation,) = layer.kernel_size, layer.stride, layer.dilation
-                if layer.padding == "same":  # as in __init__: one more sample after than before
-                    before, after = dilation * (kernel - 1) // 2, dilation * (kernel - 1) - dilation * (kernel - 1) // 2
-                else:
-                    before = after = int(layer.padding[0])
-                conv = nn.Conv2d(layer.in_channels, layer.out_channels, (1, kernel), stride=(1, stride),
-                                 dilation=(1, dilation), groups=layer.groups, bias=layer.bias is not None)
+            if isinstance(layer, nn.Conv1d):  # as AudioFeatures makes them: "same" padding, stride 1
+                (kernel,) = layer.kernel_size
+                before = (kernel - 1) // 2  # torch's "same": one more sample after than before
+                conv = nn.Conv2d(layer.in_channels, layer.out_channels, (1, kernel))
                 conv.weight = nn.Parameter(layer.weight.detach().unsqueeze(2), requires_grad=False)
-                if layer.bias is not None:
-                    conv.bias = nn.Parameter(layer.bias.detach(), requires_grad=False)
-                if before or after:
-                    layers.append(nn.ZeroPad2d((before, after, 0, 0)))
-                layers.append(conv)
+                conv.bias = nn.Parameter(layer.bias.detach(), requires_grad=False)
+                layers += [nn.ZeroPad2d((before, kernel - 1 - before, 0, 0)), conv]
             elif isinstance(layer, nn.MaxPool1d):
                 layers.append(nn.MaxPool2d((1, int(layer.kernel_size)), (1, int(layer.stride))))
             elif isinstance(layer, nn.BatchNorm1d):
