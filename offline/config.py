@@ -207,6 +207,11 @@ class TrainConfig:
             (the best cnn-audio and cnn-spec of the same fold, the papers' way; default) or
             ``"init_from"`` (the extractors of the ``init_from`` bundle, to retrain only the head
             of a shipped model on new data).
+        comb_extractor_lr: when set, stage ``comb`` fine-tunes its extractors too, on audio, at this
+            learning rate (the head at ``lr``; both follow ``lr_schedule``), with their BatchNorm
+            statistics updated; meant after a head has been trained on frozen features, so that
+            the first gradients reaching the extractors come from a useful head (default ``None``:
+            the extractors stay frozen, the papers' stage 3).
         lr_schedule: ``"constant"`` (the papers' fixed rate; default) or ``"cosine"`` (from ``lr``
             down to 0 over ``epochs``, set at the start of every epoch).
         weight_decay: decoupled weight decay of AdamW (default 0: plain Adam, the papers' recipe).
@@ -242,6 +247,7 @@ class TrainConfig:
     max_clips_per_class: int | None = None
     init_from: str | None = None
     comb_extractors: str = "branches"
+    comb_extractor_lr: float | None = None
     lr_schedule: str = "constant"
     weight_decay: float = 0.0
     label_smoothing: float = 0.0
@@ -259,6 +265,12 @@ class TrainConfig:
             raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"train.lr must be a positive number, not {self.lr}")
+        if self.comb_extractor_lr is not None:
+            if not (math.isfinite(self.comb_extractor_lr) and self.comb_extractor_lr > 0):
+                raise ConfigError(f"train.comb_extractor_lr must be a positive number, not {self.comb_extractor_lr}")
+            if self.head_feature_crops is not None:
+                raise ConfigError("train.comb_extractor_lr fine-tunes the extractors on audio; it cannot be combined "
+                                  "with train.head_feature_crops (a head on cached, frozen features)")
         if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise ConfigError(f"train.weight_decay must be a number >= 0, not {self.weight_decay}")
         for name in ("label_smoothing", "head_dropout", "head_input_dropout"):
@@ -295,11 +307,13 @@ class TrainConfig:
         """The folds this run trains."""
         return tuple(range(self.num_folds)) if self.folds is None else self.folds
 
-    def learning_rate(self, epoch: int) -> float:
-        """The learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`."""
+    def learning_rate(self, epoch: int, base_lr: float | None = None) -> float:
+        """The learning rate of ``epoch`` (1-based) under :attr:`lr_schedule`, starting from
+        ``base_lr`` (default :attr:`lr`)."""
+        start = self.lr if base_lr is None else base_lr
         if self.lr_schedule == "constant":
-            return self.lr
-        return 0.5 * self.lr * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
+            return start
+        return 0.5 * start * (1.0 + math.cos(math.pi * (epoch - 1) / self.epochs))
 
 
 @dataclasses.dataclass(frozen=True)

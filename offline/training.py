@@ -5,8 +5,9 @@ of 32, at most 300 epochs, early stopping when the validation loss has not impro
 epochs, categorical cross-entropy weighted by inverse class frequency (with soft targets for
 mixed examples). Stage ``audio`` trains cnn-audio and stage ``spec`` trains cnn-spec from scratch;
 stage ``comb`` moves the best weights of both (same fold) into cnn-comb, freezes them and trains
-only the new dense head. The weights of the epoch with the lowest validation loss are the fold's
-model (``best.pt``).
+only the new dense head (with ``train.comb_extractor_lr``, it fine-tunes them too, at their own
+rate). The weights of the epoch with the lowest validation loss are the fold's model
+(``best.pt``).
 
 Every epoch ends with an atomic ``last.pt`` holding the model, optimizer, gradient scaler,
 epoch, early-stopping state, RNG states and the metrics history, so a killed run continues where
@@ -304,8 +305,22 @@ def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold:
         comb = CnnComb.from_branches(audio, spec, model_cfg)
     if start is not None:
         _warm_start_head(comb, start, same_labels=tuple(labels) == start_labels)
-    comb.freeze_features()
+    if cfg.train.comb_extractor_lr is None:
+        comb.freeze_features()
     return comb
+
+
+def _parameter_groups(network: TaggerNetwork, cfg: ExperimentConfig) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups, each with its ``base_lr``: one group at ``train.lr``,
+    or, for a cnn-comb whose extractors are fine-tuned, its extractors at
+    ``train.comb_extractor_lr`` and its head at ``train.lr``."""
+    trainable = [p for p in network.parameters() if p.requires_grad]
+    if not isinstance(network, CnnComb) or cfg.train.comb_extractor_lr is None:
+        return [{"params": trainable, "base_lr": cfg.train.lr}]
+    extractors = [*network.audio_extractor.parameters(), *network.spec_extractor.parameters()]
+    chosen = {id(p) for p in extractors}
+    return [{"params": extractors, "base_lr": cfg.train.comb_extractor_lr},
+            {"params": [p for p in trainable if id(p) not in chosen], "base_lr": cfg.train.lr}]
 
 
 def _warm_start_network(path: str, model_cfg: ModelConfig) -> tuple[CnnComb, tuple[str, ...]]:
@@ -533,8 +548,7 @@ def train_stage(
         raise ValueError("train.head_feature_crops trains the comb head in one process: run it without torchrun")
 
     network = _initial_network(cfg, layout, stage, fold, labels).to(ctx.device)
-    trainable = [p for p in network.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
+    optimizer = torch.optim.AdamW(_parameter_groups(network, cfg), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16" and not on_features)
     history: list[dict[str, float]] = []
     best_val_loss, best_epoch, best_map3, since_best, start_epoch, stopped = math.inf, 0, 0.0, 0, 0, False
@@ -584,7 +598,7 @@ def train_stage(
     for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
         started = time.perf_counter()
         for group in optimizer.param_groups:
-            group["lr"] = cfg.train.learning_rate(epoch)
+            group["lr"] = cfg.train.learning_rate(epoch, group["base_lr"])
         train_sum, train_seen = ctx.all_reduce_sum(list(runner.train_epoch(epoch, optimizer, scaler, weights)))
         val_sum, ap_sum, val_count = ctx.all_reduce_sum(list(runner.validate(weights)))
         val_loss, val_map3 = val_sum / max(val_count, 1.0), ap_sum / max(val_count, 1.0)

@@ -52,9 +52,12 @@ def test_unknown_keys_name_the_file_and_key() -> None:
         (["train.label_smoothing=1.0"], r"train.label_smoothing must lie in \[0, 1\)"),
         (["train.weight_decay=-0.1"], "train.weight_decay must be a number >= 0"),
         (["train.lr=0"], "train.lr must be a positive number"),
+        (["train.comb_extractor_lr=-1e-4"], "train.comb_extractor_lr must be a positive number"),
+        (["train.comb_extractor_lr=1e-4", "train.head_feature_crops=2"], "cannot be combined with train.head_feature_crops"),
     ],
     ids=["dropout-without-crops", "noise-without-crops", "zero-crops", "extractors-without-init", "extractors-unknown",
-         "schedule-unknown", "smoothing-one", "negative-decay", "zero-lr"],
+         "schedule-unknown", "smoothing-one", "negative-decay", "zero-lr", "negative-extractor-lr",
+         "extractor-lr-on-cached-features"],
 )
 def test_head_training_keys_are_range_checked(overrides: list[str], expected: str) -> None:
     with pytest.raises(ConfigError, match=expected):
@@ -67,6 +70,7 @@ def test_cosine_schedule_falls_from_lr_towards_zero_over_the_epochs() -> None:
     assert rates == pytest.approx([0.01, 0.01 * (1 + 2**-0.5) / 2, 0.005, 0.01 * (1 - 2**-0.5) / 2])
     constant = load_experiment(TRAIN_CONFIGS / "fsd2018_2s.yaml", ["train.lr=0.01"])
     assert {constant.train.learning_rate(epoch) for epoch in range(1, 300)} == {0.01}
+    assert cfg.train.learning_rate(3, base_lr=0.002) == pytest.approx(0.001)  # another group, same curve
 
 
 def test_resolved_config_round_trips(tmp_path: Path) -> None:

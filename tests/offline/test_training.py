@@ -24,7 +24,7 @@ from offline.preprocess import prepare_cache
 from offline.run_layout import RunLayout
 from offline.training import class_weights, load_stage_network, soft_cross_entropy, train_experiment
 from rtag.bundle import save_bundle
-from rtag.networks import build_network
+from rtag.networks import TaggerNetwork, build_network
 
 
 def test_loss_with_one_hot_targets_is_keras_class_weighted_cross_entropy() -> None:
@@ -178,14 +178,19 @@ def test_comb_head_trains_on_cached_features_resumes_and_saves_a_plain_network(
     assert mean_average_precision_at_k(top_k(logits, labels, 3), actual) == pytest.approx(best["val_map3"])
 
 
+def _shipped_bundle(tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path) -> tuple[TaggerNetwork, Path]:
+    """A cnn-comb trained one epoch per stage, and the bundle it was saved as."""
+    first = tmp_path / "first"
+    train_experiment(_config(tiny_fsd, first, prepared_cache, 1))
+    shipped, checkpoint = load_stage_network(RunLayout(first / "run"), "comb", 0)
+    return shipped, save_bundle(tmp_path / "shipped.rtag", shipped, shipped.config, checkpoint["labels"])
+
+
 @pytest.mark.slow
 def test_comb_head_retrains_on_the_extractors_of_the_init_from_bundle(
     tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
 ) -> None:
-    first = tmp_path / "first"
-    train_experiment(_config(tiny_fsd, first, prepared_cache, 1))
-    shipped, checkpoint = load_stage_network(RunLayout(first / "run"), "comb", 0)
-    bundle = save_bundle(tmp_path / "shipped.rtag", shipped, shipped.config, checkpoint["labels"])
+    shipped, bundle = _shipped_bundle(tiny_fsd, prepared_cache, tmp_path)
 
     again = tmp_path / "again"
     cfg = _config(tiny_fsd, again, prepared_cache, 2, *HEAD_ON_FEATURES, f"train.init_from={bundle}",
@@ -199,3 +204,22 @@ def test_comb_head_retrains_on_the_extractors_of_the_init_from_bundle(
     for key in extractor_keys:
         torch.testing.assert_close(new[key], old[key], msg=f"{key} is not the bundle's")
     assert not torch.equal(new["head.0.weight"], old["head.0.weight"])  # the head did train
+
+
+@pytest.mark.slow
+def test_comb_fine_tunes_its_extractors_at_their_own_rate_when_asked(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    shipped, bundle = _shipped_bundle(tiny_fsd, prepared_cache, tmp_path)
+
+    tuned = tmp_path / "tuned"
+    cfg = _config(tiny_fsd, tuned, prepared_cache, 1, "train.stages=[comb]", f"train.init_from={bundle}",
+                  "train.comb_extractors=init_from", "train.comb_extractor_lr=0.0001", "train.lr=0.01")
+    assert [r.epochs for r in train_experiment(cfg)] == [1]
+    state = load_checkpoint(tuned / "run" / "comb" / "fold0" / "last.pt")
+    groups = state["optimizer"]["param_groups"]
+    assert [group["lr"] for group in groups] == [0.0001, 0.01]  # extractors, then the head
+    old, new = shipped.state_dict(), state["model"]
+    for prefix in ("audio_extractor.", "spec_extractor.", "head."):
+        keys = [key for key in old if key.startswith(prefix) and key.endswith(".weight")]
+        assert keys and any(not torch.equal(new[key], old[key]) for key in keys), f"{prefix} did not train"
