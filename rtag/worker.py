@@ -1,5 +1,8 @@
 """The inference worker: a thread that owns the engine.
 
+Before the first window the worker warms the engine up on its own thread
+(:func:`rtag.engines.warm_up_engine`), so the first window is as fast as the others.
+
 Windows arrive through a bounded queue. The worker takes everything queued as one batch, measures
 each window's level, runs the engine once on the windows that are not silent, and for each window
 in stream order smooths the probabilities, updates the event detector and hands the result on. A
@@ -21,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from rtag.engines import Engine
+from rtag.engines import Engine, warm_up_engine
 from rtag.level import is_silent, window_level_dbfs
 from rtag.scheduler import Window
 from rtag.smoother import EventTracker, TagEvent
@@ -125,6 +128,7 @@ class InferenceWorker:
 
     def _run(self) -> None:
         try:
+            warm_up_engine(self.engine)
             while (batch := self._take_batch()) is not None:
                 levels_dbfs = [window_level_dbfs(w.audio) for w in batch]
                 silent_flags = [is_silent(level, self._silence_threshold_dbfs) for level in levels_dbfs]

@@ -16,6 +16,7 @@ import soxr
 import rtag
 import rtag.ring_buffer
 from rtag.audio_io import AudioFileError
+from rtag.engines import TorchEngine
 from rtag.model import TaggerModel
 from rtag.monitor import ConsoleMonitor
 from rtag.runtime_config import RuntimeConfig
@@ -158,6 +159,29 @@ def test_engine_error_is_raised_from_run_for(tiny_model: TaggerModel) -> None:
     with pytest.raises(RuntimeError, match="engine failed on purpose"):
         with stream:
             stream.run_for()
+
+
+class _RecordingEngine(TorchEngine):
+    """The torch engine, noting the thread, batch size and silence of every call."""
+
+    def __init__(self, model: TaggerModel) -> None:
+        super().__init__(model, "fp32")
+        self.calls: list[tuple[str, int, bool]] = []
+
+    def predict(self, audio: np.ndarray) -> np.ndarray:
+        self.calls.append((threading.current_thread().name, audio.shape[0], not audio.any()))
+        return super().predict(audio)
+
+
+def test_the_worker_warms_the_engine_up_on_its_own_thread_before_the_first_window(tiny_model: TaggerModel) -> None:
+    engine = _RecordingEngine(tiny_model)
+    results: list[WindowResult] = []
+    with StreamTagger(engine, noise(3.0), on_window=results.append) as stream:
+        stream.run_for()
+    assert engine.calls[0] == ("rtag-worker", 1, True), "first a silent window, on the worker's thread"
+    assert {thread for thread, _, _ in engine.calls} == {"rtag-worker"}
+    assert sum(size for _, size, _ in engine.calls[1:]) == len(results) > 0  # then every window once
+    assert not any(silent for _, _, silent in engine.calls[1:])
 
 
 def test_stop_ends_the_tags_still_on(tiny_model: TaggerModel) -> None:
