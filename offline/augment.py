@@ -12,8 +12,8 @@
 Beyond the papers, for robustness to rooms and microphones (each with a probability in
 :class:`~offline.config.AugmentConfig`, all off by default): a small pitch shift of the clip,
 then on the finished example a synthetic room, a background (a real clip of the negative label
-or coloured noise) at a random SNR, a microphone colour (random EQ, low cut, band limit down to
-the telephone band) and a peak level; examples of the negative label may become plain noise.
+or coloured noise) at a random SNR, an overloaded microphone (soft clipping), a microphone colour
+(random EQ, low cut, band limit down to the telephone band) and a peak level; examples of the negative label may become plain noise.
 
 Everything works on raw audio. The log-mel input of cnn-spec and cnn-comb is computed from this
 audio inside the network, so both inputs always carry the same crop, padding, shift and mixture.
@@ -40,6 +40,7 @@ from offline.effects import (
     pitch_shift,
     random_eq_magnitude,
     room_impulse_response,
+    saturate,
     set_peak_dbfs,
 )
 
@@ -181,7 +182,7 @@ class Augmenter:
 
     def condition(self, audio: np.ndarray, target: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The recording conditions of an example: noise in place of a negative example, then
-        room, background, microphone colour and level, each with its probability."""
+        room, background, overload, microphone colour and level, each with its probability."""
         config, rate = self.config, self.sample_rate_hz
         negative = self.negative_class is not None and target[self.negative_class] == 1.0
         if negative and rng.random() < config.negative_noise_prob:
@@ -194,6 +195,8 @@ class Augmenter:
             audio = add_reverb(audio, response, float(rng.uniform(*config.reverb_wet_range)))
         if rng.random() < config.background_prob:
             audio = self._add_background(audio, rng)
+        if rng.random() < config.saturation_prob:
+            audio = saturate(audio, float(rng.uniform(*config.saturation_drive_db_range)))
         if rng.random() < config.eq_prob:
             audio = filter_magnitude(audio, random_eq_magnitude(audio.size, rate, config.eq_gain_db, rng))
         if rng.random() < config.low_cut_prob:

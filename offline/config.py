@@ -115,6 +115,10 @@ class AugmentConfig:
         band_limit_prob: probability of a low-pass band limit (default 0).
         band_limit_hz_range: its cut-off in Hz, log-uniform; 3400 is the telephone band
             (default 3400-16000).
+        saturation_prob: probability of soft clipping (``tanh``), an overloaded microphone or
+            preamp (default 0).
+        saturation_drive_db_range: how far the clipper is driven above the example's peak, in dB,
+            uniform (default 3-24).
         level_prob: probability of setting the example's peak level (default 0).
         level_dbfs_range: that peak level in dBFS (default -40 to 0). The network normalises
             the peak above -60 dBFS, so this exercises quiet inputs, not loud ones.
@@ -142,13 +146,15 @@ class AugmentConfig:
     low_cut_hz_range: tuple[float, float] = (80.0, 500.0)
     band_limit_prob: float = 0.0
     band_limit_hz_range: tuple[float, float] = (3400.0, 16000.0)
+    saturation_prob: float = 0.0
+    saturation_drive_db_range: tuple[float, float] = (3.0, 24.0)
     level_prob: float = 0.0
     level_dbfs_range: tuple[float, float] = (-40.0, 0.0)
 
     def __post_init__(self) -> None:
         for name in ("time_shift_prob", "same_class_mix_prob", "diff_class_mix_prob", "pitch_shift_prob",
                      "reverb_prob", "background_prob", "background_noise_share", "negative_noise_prob",
-                     "eq_prob", "low_cut_prob", "band_limit_prob", "level_prob"):
+                     "eq_prob", "low_cut_prob", "band_limit_prob", "saturation_prob", "level_prob"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ConfigError(f"augment.{name} must lie in [0, 1], not {value}")
@@ -159,7 +165,7 @@ class AugmentConfig:
         if self.mix_weight_alpha <= 0:
             raise ConfigError(f"augment.mix_weight_alpha must be positive, not {self.mix_weight_alpha}")
         for name in ("reverb_rt60_s_range", "reverb_wet_range", "background_snr_db_range", "low_cut_hz_range",
-                     "band_limit_hz_range", "level_dbfs_range"):
+                     "band_limit_hz_range", "saturation_drive_db_range", "level_dbfs_range"):
             low, high = getattr(self, name)
             if not (math.isfinite(low) and math.isfinite(high) and low <= high):
                 raise ConfigError(f"augment.{name} must be a finite [low, high] with low <= high, not {[low, high]}")
@@ -168,6 +174,9 @@ class AugmentConfig:
                 raise ConfigError(f"augment.{name} must be positive, not {list(getattr(self, name))}")
         if self.band_limit_hz_range[1] > 22050.0 or self.low_cut_hz_range[1] > 22050.0:
             raise ConfigError("augment.low_cut_hz_range and augment.band_limit_hz_range must stay below 22050 Hz")
+        if not 0.0 <= self.saturation_drive_db_range[0] <= self.saturation_drive_db_range[1] <= 40.0:
+            raise ConfigError("augment.saturation_drive_db_range must lie in [0, 40] dB, "
+                              f"not {list(self.saturation_drive_db_range)}")
         if self.level_dbfs_range[1] > 0.0:
             raise ConfigError(f"augment.level_dbfs_range must stay <= 0 dBFS, not {list(self.level_dbfs_range)}")
         for name in ("pitch_shift_semitones", "eq_gain_db"):

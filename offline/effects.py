@@ -128,6 +128,21 @@ def low_pass_magnitude(length: int, sample_rate_hz: int, cutoff_hz: float, order
     return (1.0 / np.sqrt(1.0 + ratio ** (2 * order))).astype(np.float32)
 
 
+def saturate(audio: np.ndarray, drive_db: float) -> np.ndarray:
+    """``audio`` through a soft clipper (``tanh``) driven ``drive_db`` above its own peak, as an
+    overloaded microphone, preamp or phone line shapes a sound, scaled back to the input's peak.
+
+    drive_db: gain before the clipper relative to a peak at 1.0 (0 barely bends the peak; 20
+        flattens most of the waveform). A silent input comes back unchanged.
+    """
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    if peak == 0.0:
+        return np.asarray(audio, dtype=np.float32)
+    drive = 10.0 ** (drive_db / 20.0)
+    shaped = np.tanh(audio * (drive / peak)) * (peak / np.tanh(drive))
+    return shaped.astype(np.float32)
+
+
 def pitch_shift(audio: np.ndarray, semitones: float, sample_rate_hz: int) -> np.ndarray:
     """``audio`` played ``semitones`` higher (lower when negative) by resampling, which also
     shortens (lengthens) it by the same ratio, as a tape or sampler would."""

@@ -213,7 +213,19 @@ def test_negative_examples_may_become_noise_and_levels_are_set() -> None:
 
 @pytest.mark.parametrize("field,value", [("background_prob", 1.5), ("background_snr_db_range", (30.0, 0.0)),
                                           ("band_limit_hz_range", (3400.0, 30000.0)), ("level_dbfs_range", (-10.0, 3.0)),
-                                          ("pitch_shift_semitones", 24.0), ("reverb_rt60_s_range", (0.0, 1.0))])
+                                          ("pitch_shift_semitones", 24.0), ("reverb_rt60_s_range", (0.0, 1.0)),
+                                          ("saturation_prob", -0.1), ("saturation_drive_db_range", (-3.0, 12.0)),
+                                          ("saturation_drive_db_range", (12.0, 60.0))])
 def test_bad_robustness_settings_are_refused_by_name(field: str, value: object) -> None:
     with pytest.raises(Exception, match=f"augment.{field}"):
         AugmentConfig(**{field: value})
+
+
+def test_saturation_bends_the_example_and_keeps_its_label() -> None:
+    clip = _tone(1000.0)
+    augmenter = Augmenter(lambda i: clip, [0], 1, 44100,
+                          _robust(saturation_prob=1.0, saturation_drive_db_range=(18.0, 18.0)))
+    audio, target = augmenter.example(0, np.random.default_rng(0))
+    assert _band_energy(audio, 2990, 3010) > 1e3 * _band_energy(clip, 2990, 3010)  # odd harmonics appear
+    assert np.max(np.abs(audio)) == pytest.approx(0.5, rel=1e-4)
+    np.testing.assert_array_equal(target, [1.0])

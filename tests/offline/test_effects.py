@@ -14,6 +14,7 @@ from offline.effects import (
     fade_out,
     loop_to_length,
     room_impulse_response,
+    saturate,
     set_peak_dbfs,
 )
 
@@ -91,3 +92,24 @@ def test_silence_cannot_be_levelled() -> None:
 def test_fade_out_ends_at_zero_and_keeps_the_start() -> None:
     faded = fade_out(np.ones(100, dtype=np.float32), 10)
     assert faded[-1] == 0.0 and np.all(faded[:90] == 1.0)
+
+
+def _third_harmonic_db(audio: np.ndarray) -> float:
+    spectrum = np.abs(np.fft.rfft(audio))  # 1 Hz bins of a 1 s, 1 kHz tone
+    return _db(spectrum[3000] / spectrum[1000])
+
+
+@pytest.mark.parametrize("drive_db", [3.0, 12.0, 24.0])
+def test_saturation_keeps_the_peak_and_adds_odd_harmonics(drive_db: float) -> None:
+    tone = (0.3 * np.sin(2 * np.pi * 1000.0 * np.arange(RATE) / RATE)).astype(np.float32)
+    shaped = saturate(tone, drive_db)
+    assert shaped.dtype == np.float32 and shaped.shape == tone.shape
+    assert np.max(np.abs(shaped)) == pytest.approx(0.3, rel=1e-5)
+    assert _third_harmonic_db(tone) < -80.0 < -40.0 < _third_harmonic_db(shaped)
+    spectrum = np.abs(np.fft.rfft(shaped))
+    assert spectrum[2000] < 1e-3 * spectrum[1000]  # a symmetric clipper adds no even harmonics
+    assert _third_harmonic_db(shaped) > _third_harmonic_db(saturate(tone, drive_db - 3.0))  # more drive, more
+
+
+def test_saturation_of_silence_is_silence() -> None:
+    np.testing.assert_array_equal(saturate(np.zeros(100, np.float32), 12.0), np.zeros(100, np.float32))
