@@ -29,7 +29,7 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd="sudo"; fi
 packages=(libportaudio2 libsndfile1 python3-venv)
 if [ "$with_tests" = 1 ]; then
   packages+=(pulseaudio pulseaudio-utils libasound2-plugins fluidsynth fluid-soundfont-gm
-             timgm6mb-soundfont freepats timidity)
+             timgm6mb-soundfont freepats timidity csound-soundfont)
 fi
 export DEBIAN_FRONTEND=noninteractive
 $sudo_cmd apt-get update -qq

@@ -46,6 +46,13 @@ DEFAULT_FONTS: tuple[FontConfig, ...] = (
         license="GPL-2+ with composition exception (freepats; Debian freepats)",
     ),
     FontConfig(
+        name="gmbank",
+        backend="fluidsynth",
+        path="/usr/share/sounds/sf2/sf_GMbank.sf2",
+        split="train",
+        license="Public domain (GM GS Bank 2.01, sf_GMbank.sf2; Debian csound-soundfont)",
+    ),
+    FontConfig(
         name="timgm6mb",
         backend="fluidsynth",
         path="/usr/share/sounds/sf2/TimGM6mb.sf2",
@@ -136,7 +143,7 @@ class CorpusConfig:
     sample_rate_hz: rate of every output clip. Default 44100.
     classes: labels to render; empty means every class with a render recipe
         (see ``offline.corpus.recipes.RECIPES``). Default ().
-    train_clips_per_class: rendered training clips per class, spread over the train fonts. Default 90.
+    train_clips_per_class: rendered training clips per class, spread over the train fonts. Default 135.
     heldout_clips_per_class: rendered held-out clips per class, spread over the held-out fonts.
         Default 25.
     length_s_range: clip length in seconds, drawn log-uniformly. Default (0.5, 6.0).
@@ -161,7 +168,7 @@ class CorpusConfig:
     seed: int = 2018
     sample_rate_hz: int = 44100
     classes: tuple[str, ...] = ()
-    train_clips_per_class: int = 90
+    train_clips_per_class: int = 135
     heldout_clips_per_class: int = 25
     length_s_range: tuple[float, float] = (0.5, 6.0)
     fonts: tuple[FontConfig, ...] = DEFAULT_FONTS
