@@ -13,7 +13,8 @@ Beyond the papers, for robustness to rooms and microphones (each with a probabil
 :class:`~offline.config.AugmentConfig`, all off by default): a small pitch shift of the clip,
 then on the finished example a synthetic room, a background (a real clip of the negative label
 or coloured noise) at a random SNR, an overloaded microphone (soft clipping), a microphone colour
-(random EQ, low cut, band limit down to the telephone band) and a peak level; examples of the negative label may become plain noise.
+(random EQ, low cut, band limit down to the telephone band) and a peak level; examples of the
+negative label may become plain noise.
 
 Everything works on raw audio. The log-mel input of cnn-spec and cnn-comb is computed from this
 audio inside the network, so both inputs always carry the same crop, padding, shift and mixture.

@@ -174,7 +174,7 @@ class AugmentConfig:
                 raise ConfigError(f"augment.{name} must be positive, not {list(getattr(self, name))}")
         if self.band_limit_hz_range[1] > 22050.0 or self.low_cut_hz_range[1] > 22050.0:
             raise ConfigError("augment.low_cut_hz_range and augment.band_limit_hz_range must stay below 22050 Hz")
-        if not 0.0 <= self.saturation_drive_db_range[0] <= self.saturation_drive_db_range[1] <= 40.0:
+        if self.saturation_drive_db_range[0] < 0.0 or self.saturation_drive_db_range[1] > 40.0:
             raise ConfigError("augment.saturation_drive_db_range must lie in [0, 40] dB, "
                               f"not {list(self.saturation_drive_db_range)}")
         if self.level_dbfs_range[1] > 0.0:

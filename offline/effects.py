@@ -132,8 +132,8 @@ def saturate(audio: np.ndarray, drive_db: float) -> np.ndarray:
     """``audio`` through a soft clipper (``tanh``) driven ``drive_db`` above its own peak, as an
     overloaded microphone, preamp or phone line shapes a sound, scaled back to the input's peak.
 
-    drive_db: gain before the clipper relative to a peak at 1.0 (0 barely bends the peak; 20
-        flattens most of the waveform). A silent input comes back unchanged.
+    drive_db: gain before the clipper relative to a peak at 1.0 (0 puts the peak at the knee of
+        ``tanh``; 20 flattens most of the waveform). A silent input comes back unchanged.
     """
     peak = float(np.max(np.abs(audio))) if audio.size else 0.0
     if peak == 0.0:

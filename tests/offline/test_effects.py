@@ -105,7 +105,8 @@ def test_saturation_keeps_the_peak_and_adds_odd_harmonics(drive_db: float) -> No
     shaped = saturate(tone, drive_db)
     assert shaped.dtype == np.float32 and shaped.shape == tone.shape
     assert np.max(np.abs(shaped)) == pytest.approx(0.3, rel=1e-5)
-    assert _third_harmonic_db(tone) < -80.0 < -40.0 < _third_harmonic_db(shaped)
+    assert _third_harmonic_db(tone) < -80.0  # the input is a pure tone
+    assert _third_harmonic_db(shaped) > -40.0
     spectrum = np.abs(np.fft.rfft(shaped))
     assert spectrum[2000] < 1e-3 * spectrum[1000]  # a symmetric clipper adds no even harmonics
     assert _third_harmonic_db(shaped) > _third_harmonic_db(saturate(tone, drive_db - 3.0))  # more drive, more
