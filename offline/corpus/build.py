@@ -10,7 +10,7 @@ import functools
 import shutil
 import zlib
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from offline.corpus.fonts import FontInventory
 from offline.corpus.keystrokes import load_keystrokes, typing_sequence
 from offline.corpus.patterns import Performance, perform
 from offline.corpus.real import RealClip
-from offline.corpus.recipes import ACOUSTIC_DRUM_KITS, DRUM, RECIPES, ClassRecipe
+from offline.corpus.recipes import ACOUSTIC_DRUM_KITS, DRUM, OTHER_RECIPES, RECIPES, ClassRecipe
 from offline.corpus.render import RenderError, render
 from rtag.audio_io import AudioFileError, load_audio
 
@@ -132,6 +132,26 @@ def plan_renders(config: CorpusConfig, inventories: dict[str, FontInventory],
                 font, choices = usable[index % len(usable)]
                 rng = clip_rng(config.seed, split, label, index)
                 plans.append(_plan_clip(config, recipe, split, index, font, choices, backgrounds.get(split, []), rng))
+    if config.other_as_label:
+        plans += _plan_other_renders(config, inventories, backgrounds.get("train", []))
+    return plans
+
+
+def _plan_other_renders(config: CorpusConfig, inventories: dict[str, FontInventory],
+                        backgrounds: list[Path]) -> list[ClipPlan]:
+    """``config.other_train_clips`` training renders labelled ``config.other_label``, spread
+    round-robin over the (recipe, train font) pairs where the font can play the recipe."""
+    recipes = [replace(recipe, label=config.other_label) for recipe in OTHER_RECIPES]
+    usable = [(recipe, font, choices) for recipe in recipes for font in config.fonts if font.split == "train"
+              if (choices := render_choices(recipe, inventories[font.name]))]
+    if not usable and config.other_train_clips > 0:
+        raise ValueError(f"other_train_clips: no train font can render a sound of no class "
+                         f"(fonts: {[f.name for f in config.fonts if f.split == 'train']})")
+    plans = []
+    for index in range(config.other_train_clips):
+        recipe, font, choices = usable[index % len(usable)]
+        rng = clip_rng(config.seed, "train", config.other_label, index)
+        plans.append(_plan_clip(config, recipe, "train", index, font, choices, backgrounds, rng))
     return plans
 
 

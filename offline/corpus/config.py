@@ -161,6 +161,10 @@ class CorpusConfig:
     other_label: the real-data label for sounds outside the 41 classes. Default "_other".
     other_as_label: keep ``other_label`` clips as an extra training label (True) or put them all
         in ``heldout`` for measuring false positives only (False). Default True.
+    other_train_clips: rendered training clips of instruments and sounds of no class (see
+        ``offline.corpus.recipes.OTHER_RECIPES``), labelled ``other_label``, spread over the
+        train fonts; none when ``other_as_label`` is False. Held-out ``other_label`` clips stay
+        real recordings only. Default 270.
     folds: number of cross-validation folds over the training rows. Default 5.
     workers: parallel render processes. Default 2.
     """
@@ -180,6 +184,7 @@ class CorpusConfig:
     copy_real: bool = True
     other_label: str = "_other"
     other_as_label: bool = True
+    other_train_clips: int = 270
     folds: int = 5
     workers: int = 2
 
@@ -189,7 +194,7 @@ class CorpusConfig:
         low_s, high_s = self.length_s_range
         if not 0.1 <= low_s <= high_s:
             raise ValueError(f"length_s_range: need 0.1 <= low <= high, got {self.length_s_range}")
-        for name in ("train_clips_per_class", "heldout_clips_per_class", "real_min_clips"):
+        for name in ("train_clips_per_class", "heldout_clips_per_class", "real_min_clips", "other_train_clips"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.real_heldout_fraction <= 1.0:

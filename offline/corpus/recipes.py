@@ -92,3 +92,43 @@ RECIPES: dict[str, ClassRecipe] = {
     )
 }
 """Every class the corpus can render, keyed by label."""
+
+
+def _voices(programs: tuple[int, ...], low_note: int, high_note: int) -> tuple[Voice, ...]:
+    return tuple(Voice(program, low_note, high_note) for program in programs)
+
+
+OTHER_RECIPES: tuple[ClassRecipe, ...] = (
+    # bass-register winds, brass and electric basses: trombone, tuba, French horn, bassoon;
+    # electric bass (finger, pick), slap and synth basses
+    ClassRecipe("_other", MELODIC, _voices((57, 58, 60, 70), 34, 72) + _voices((33, 34, 36, 37, 38, 39), 28, 60),
+                patterns=_MONO),
+    # keyboards, mallets and plucked strings outside the classes: harpsichord, vibraphone, marimba,
+    # xylophone, dulcimer, five organs, two accordions, overdriven and distortion guitar, harp,
+    # sitar, banjo, shamisen, koto, kalimba, steel drums
+    ClassRecipe("_other", MELODIC,
+                _voices((6, 11, 12, 15, 16, 17, 18, 19, 20, 21, 23, 29, 30, 46, 104, 105, 106, 107, 114), 45, 84)
+                + _voices((13, 108), 65, 96),
+                polyphonic=True, patterns=_POLY),
+    # synthesizers, choirs and voices: synth strings, choir, voice, synth voice, synth brass,
+    # the eight leads and eight pads
+    ClassRecipe("_other", MELODIC, _voices((50, 51, 52, 53, 54, 62, 63, *range(80, 96)), 41, 84),
+                polyphonic=True, patterns=_POLY),
+    # whistles and blown sounds: blown bottle, whistle
+    ClassRecipe("_other", MELODIC, _voices((76, 78), 60, 91), patterns=_MONO),
+    # sound effects outside the classes: orchestra hit, the eight synth effects, reverse cymbal,
+    # fret noise, breath, seashore, bird tweet, helicopter
+    ClassRecipe("_other", EFFECT, _voices((55, *range(96, 104), 119, 120, 121, 122, 123, 125), 48, 72),
+                patterns=_EFFECT),
+    # drum-kit sounds outside the classes: toms, crash, ride, Chinese and splash cymbals
+    ClassRecipe("_other", DRUM, drum_notes=(41, 43, 45, 47, 48, 49, 50, 51, 52, 55, 57), patterns=_DRUM),
+    # hand percussion outside the classes: bongos, congas, timbales, cabasa, maracas, guiro,
+    # claves, wood blocks, cuica, triangle
+    ClassRecipe("_other", DRUM, drum_notes=(60, 61, 62, 63, 64, 65, 66, 69, 70, 73, 74, 75, 76, 77, 78, 79, 80, 81),
+                patterns=_DRUM),
+)
+"""Sounds of no class, rendered as the negative label: General MIDI programs and percussion keys
+that no class recipe uses, leaving out those a listener could take for a class (acoustic and
+electric pianos, clean electric guitars, fretless and acoustic bass, viola, string sections,
+muted and massed trumpets, English horn, piccolo, recorder, pan flute, shakuhachi, ocarina, shanai,
+celesta, music box, tinkle bell, agogo, and the ride bell next to the cowbell)."""

@@ -21,7 +21,7 @@ from offline.corpus.fonts import missing_requirements, read_inventory
 from offline.corpus.manifest import MANIFEST_COLUMNS, read_manifest
 from offline.corpus.patterns import NoteEvent, Performance
 from offline.corpus.real import find_real_data, read_real_manifest
-from offline.corpus.recipes import RECIPES
+from offline.corpus.recipes import DRUM, DRUM_CHANNEL, OTHER_RECIPES, RECIPES
 from offline.corpus.render import render
 
 SMALL = CorpusConfig(
@@ -29,6 +29,7 @@ SMALL = CorpusConfig(
     train_clips_per_class=4,
     heldout_clips_per_class=2,
     length_s_range=(0.5, 3.0),
+    other_train_clips=3,
     workers=2,
 )
 
@@ -68,6 +69,40 @@ def test_default_fonts_offer_every_recipe_in_some_font_of_each_split() -> None:
             assert any(render_choices(recipe, inv) for inv in inventories), f"{recipe.label} has no {split} font"
 
 
+def test_sounds_of_no_class_use_no_program_or_key_of_a_class() -> None:
+    class_programs = {v.program for r in RECIPES.values() if r.kind != DRUM for v in r.voices}
+    class_keys = {note for r in RECIPES.values() if r.kind == DRUM for note in r.drum_notes}
+    other_programs = {v.program for r in OTHER_RECIPES if r.kind != DRUM for v in r.voices}
+    other_keys = {note for r in OTHER_RECIPES if r.kind == DRUM for note in r.drum_notes}
+    assert other_programs and other_keys
+    assert not other_programs & class_programs
+    assert not other_keys & class_keys
+
+
+def test_sounds_of_no_class_are_planned_for_training_only_as_the_negative_label() -> None:
+    inventories = {font.name: read_inventory(font) for font in DEFAULT_FONTS}
+    config = CorpusConfig(classes=("Trumpet",), train_clips_per_class=2, heldout_clips_per_class=1,
+                          other_train_clips=len(OTHER_RECIPES) * 3, other_label="_neg")
+    others = [plan for plan in plan_renders(config, inventories, {}) if plan.label == "_neg"]
+    assert len(others) == config.other_train_clips
+    assert {plan.split for plan in others} == {"train"}
+    assert {plan.font.name for plan in others} == {font.name for font in DEFAULT_FONTS if font.split == "train"}
+    other_programs = {v.program for r in OTHER_RECIPES if r.kind != DRUM for v in r.voices}
+    for plan in others:
+        assert plan.relative_path.split("/")[-2] == "_neg"
+        if plan.performance.channel != DRUM_CHANNEL:
+            assert plan.performance.program in other_programs
+    assert len({plan.relative_path for plan in others}) == len(others)
+    kept_apart = CorpusConfig(classes=("Trumpet",), train_clips_per_class=2, heldout_clips_per_class=1,
+                              other_as_label=False)
+    assert all(plan.label == "Trumpet" for plan in plan_renders(kept_apart, inventories, {}))
+
+
+def test_negative_render_count_is_range_checked() -> None:
+    with pytest.raises(ValueError, match="other_train_clips"):
+        CorpusConfig(other_train_clips=-1)
+
+
 def test_freepats_inventory_lists_only_installed_patches() -> None:
     freepats = read_inventory(next(font for font in DEFAULT_FONTS if font.name == "freepats"))
     assert freepats.has_program(56)  # Trumpet
@@ -90,7 +125,8 @@ def test_manifest_rows_match_the_files_written(small_build) -> None:
     rendered = {row["path"] for row in rows if row["quality"] == RENDER_QUALITY}
     on_disk = {str(path.relative_to(out_dir)) for path in (out_dir / "render").rglob("*.wav")}
     assert rendered == on_disk
-    assert len(rendered) == len(SMALL.classes) * (SMALL.train_clips_per_class + SMALL.heldout_clips_per_class)
+    per_class = SMALL.train_clips_per_class + SMALL.heldout_clips_per_class
+    assert len(rendered) == len(SMALL.classes) * per_class + SMALL.other_train_clips
     for row in rows:
         assert (out_dir / row["path"]).is_file(), row["path"]
         if row["quality"] == RENDER_QUALITY:

@@ -119,7 +119,7 @@ def test_rtag_tag_ranks_held_out_renders_of_each_known_class_in_the_top_3(tmp_pa
     corpus = tmp_path / "renders"
     build = subprocess.run(
         [sys.executable, "-m", "offline.corpus", "--out", str(corpus), "--no-real",
-         "--set", "train_clips_per_class=0", "--set", "heldout_clips_per_class=2"],
+         "--set", "train_clips_per_class=0", "--set", "other_train_clips=0", "--set", "heldout_clips_per_class=2"],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert build.returncode == 0, build.stderr
