@@ -336,12 +336,17 @@ class PredictConfig:
         folds: fold models combined by geometric mean (default ``None``: all trained folds).
         weighting: how a clip's inputs weigh in its geometric mean: ``"equal"`` (default, the
             papers') or ``"energy"`` (rtag's runtime default; see :mod:`rtag.tta`).
+        negative_logit_offset: added to the logit of ``augment.negative_label`` (default 0): the
+            prior of sounds of no class, which class-weighted training sets to that of one class
+            though they are most of what a microphone hears. Predictions use it, and ``export``
+            folds it into the bundle's last layer, so the runtime applies it too.
     """
 
     step_samples: int = 5120
     batch_size: int = 64
     folds: tuple[int, ...] | None = None
     weighting: str = "equal"
+    negative_logit_offset: float = 0.0
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:

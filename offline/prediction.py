@@ -29,7 +29,7 @@ from torch import nn
 from tqdm import tqdm
 
 from offline.checkpoint import atomic_write_bytes
-from offline.config import ExperimentConfig, PredictConfig
+from offline.config import ConfigError, ExperimentConfig, PredictConfig
 from offline.metrics import top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
@@ -39,7 +39,15 @@ from rtag.model import TaggerModel
 from rtag.networks import CnnComb
 from rtag.tta import geometric_mean
 
-__all__ = ["ZeroedInput", "predict_stage", "predict_validation", "prediction_name", "prepared_test_clips", "write_predictions"]
+__all__ = [
+    "ZeroedInput",
+    "apply_negative_logit_offset",
+    "predict_stage",
+    "predict_validation",
+    "prediction_name",
+    "prepared_test_clips",
+    "write_predictions",
+]
 
 
 class ZeroedInput(nn.Module):
@@ -54,6 +62,25 @@ class ZeroedInput(nn.Module):
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.network(audio, zero_branch=self.zero_branch)
+
+
+def apply_negative_logit_offset(network: nn.Module, labels: Sequence[str], cfg: ExperimentConfig) -> None:
+    """Add ``cfg.predict.negative_logit_offset`` to the output bias of ``cfg.augment.negative_label``
+    in ``network``'s last dense layer, in place; nothing when the offset is 0.
+
+    Raises:
+        ConfigError: if the offset is set and the negative label is not among ``labels``.
+    """
+    offset = cfg.predict.negative_logit_offset
+    if offset == 0.0:
+        return
+    label = cfg.augment.negative_label
+    if label not in labels:
+        raise ConfigError(f"predict.negative_logit_offset: the model has no {label!r} output "
+                          "(augment.negative_label) to offset")
+    last = [module for module in network.modules() if isinstance(module, nn.Linear)][-1]
+    with torch.no_grad():
+        last.bias[list(labels).index(label)] += offset
 
 
 def prediction_name(stage: str, zero_branch: str | None = None) -> str:
@@ -116,7 +143,7 @@ def predict_stage(
     clips = prepared_test_clips(cfg)
     per_fold = np.stack(
         [
-            _tag_clips(_fold_model(layout, stage, fold, zero_branch, labels, device), clips, step, cfg.predict,
+            _tag_clips(_fold_model(layout, cfg, stage, fold, zero_branch, labels, device), clips, step, cfg.predict,
                        f"predict {prediction_name(stage, zero_branch)} fold {fold}", progress)
             for fold in fold_ids
         ]
@@ -125,8 +152,10 @@ def predict_stage(
     return write_predictions(layout, name or prediction_name(stage, zero_branch), clips, labels, probs)
 
 
-def _fold_model(layout: RunLayout, stage: str, fold: int, zero_branch: str | None, labels: Sequence[str], device: str) -> TaggerModel:
+def _fold_model(layout: RunLayout, cfg: ExperimentConfig, stage: str, fold: int, zero_branch: str | None,
+                labels: Sequence[str], device: str) -> TaggerModel:
     network, checkpoint = load_stage_network(layout, stage, fold)
+    apply_negative_logit_offset(network, labels, cfg)
     model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
     if zero_branch is not None:
         assert isinstance(network, CnnComb)
@@ -173,7 +202,7 @@ def predict_validation(
     parts: list[np.ndarray] = []
     for fold in fold_ids:
         members = [by_id[clip_id] for clip_id, f in fold_of.items() if f == fold and clip_id in by_id]
-        model = _fold_model(layout, stage, fold, None, labels, device)
+        model = _fold_model(layout, cfg, stage, fold, None, labels, device)
         parts.append(_tag_clips(model, members, step, cfg.predict, f"validate {stage} fold {fold}", progress))
         clips += [dataclasses.replace(c, usage=f"fold{fold}") for c in members]
     return write_predictions(layout, f"{stage}_val", clips, labels, np.concatenate(parts))

@@ -3,7 +3,8 @@
 The technical report's efficient model is one of the five 2 s cnn-comb fold models, run with
 crops every 51200 samples; that is what the default arguments produce. Provenance in the bundle:
 dataset, training clip count, run name, stage, fold, epoch, validation metrics, the test metrics
-of ``report/results.json`` when present, the resolved config and the git commit. ``--onnx``
+of ``report/results.json`` when present, the resolved config and the git commit.
+``predict.negative_logit_offset`` is folded into the last layer's bias (and recorded). ``--onnx``
 also writes the ONNX graph that ``rtag export`` would write from the bundle.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.config import STAGES
+from offline.prediction import apply_negative_logit_offset
 from offline.run_layout import RunLayout
 from offline.training import load_stage_network
 from rtag.bundle import save_bundle
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     candidates = {fold: load_stage_network(layout, args.stage, fold) for fold in ([args.fold] if args.fold is not None else folds)}
     fold = min(candidates, key=lambda f: candidates[f][1]["val_loss"])
     network, checkpoint = candidates[fold]
+    apply_negative_logit_offset(network, checkpoint["labels"], cfg)
     results_path = layout.report_dir / "results.json"
     heldout_path = layout.report_dir / "heldout.json"
     provenance: dict[str, Any] = {
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         "epoch": checkpoint["epoch"],
         "val_loss": checkpoint["val_loss"],
         "val_map3": checkpoint["val_map3"],
+        "negative_logit_offset": cfg.predict.negative_logit_offset,
         "test_metrics": json.loads(results_path.read_text(encoding="utf-8"))["table3"] if results_path.exists() else None,
         "heldout": _heldout_summary(heldout_path) if heldout_path.exists() else None,
         "config": checkpoint["config"],

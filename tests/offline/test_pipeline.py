@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from tiny_fsd import TINY_CLASSES, TINY_CONFIG, TinyDataset, tiny_overrides
 
@@ -111,3 +112,17 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     model = TaggerModel.from_bundle(bundle_path, device="cpu")
     clip = np.load(tmp_path / "cache" / "audio" / "test" / f"{rows[0]['clip_id']}.npy")
     assert model.tag_clip(clip, step_samples=11025).shape == (len(labels),)
+
+    # the negative label's prior folded into the last layer: only its output bias moves
+    offset_path = tmp_path / "offset.rtag"
+    offset = ["augment.negative_label=Bark", "predict.negative_logit_offset=1.5"]
+    assert _cli("export", overrides + offset, "--output", str(offset_path)) == 0
+    shifted = read_bundle(offset_path)
+    assert shifted.provenance["negative_logit_offset"] == 1.5 and bundle.provenance["negative_logit_offset"] == 0.0
+    changed = [name for name, tensor in shifted.state_dict.items() if not torch.equal(tensor, bundle.state_dict[name])]
+    assert len(changed) == 1 and changed[0].startswith("head.") and changed[0].endswith(".bias")
+    difference = (shifted.state_dict[changed[0]] - bundle.state_dict[changed[0]]).numpy()
+    np.testing.assert_allclose(difference, np.eye(len(labels))[labels.index("Bark")] * 1.5, atol=1e-6)
+    # a model without the negative label cannot take the offset; the error names the key
+    assert _cli("export", overrides + ["predict.negative_logit_offset=1.0"], "--output", str(tmp_path / "x.rtag")) == 2
+    assert "predict.negative_logit_offset" in capsys.readouterr().err
