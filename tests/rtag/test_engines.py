@@ -54,6 +54,22 @@ def test_onnx_engine_reports_the_provider_that_runs(tiny_model: TaggerModel, tmp
     assert cpu_only.providers == ("CPUExecutionProvider",)
 
 
+def test_onnx_engine_runs_one_window_in_a_spinning_session_and_batches_in_one_that_sleeps(
+    tiny_model: TaggerModel, tmp_path: Path
+) -> None:
+    engine = OnnxEngine(create_engine(tiny_model, "onnx", onnx_dir=tmp_path).path, providers=["CPUExecutionProvider"])
+    audio = (0.1 * np.random.default_rng(2).standard_normal((3, 22050))).astype(np.float32)
+    batched = engine.predict(audio)
+    one_by_one = np.concatenate([engine.predict(audio[i : i + 1]) for i in range(3)])
+    np.testing.assert_allclose(one_by_one, batched, atol=1e-6)
+    spinning = {
+        batch: engine._session_for(batch).get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+        for batch in (1, 3)
+    }
+    assert spinning == {1: "1", 3: "0"}
+    assert engine._session_for(1) is engine._session_for(1) and engine._session_for(3) is engine.session
+
+
 def test_onnx_engine_rejects_windows_of_the_wrong_length(tiny_model: TaggerModel, tmp_path: Path) -> None:
     engine = create_engine(tiny_model, "onnx", onnx_dir=tmp_path)
     with pytest.raises(ValueError, match=r"expected audio shaped \[batch, 22050\]"):
