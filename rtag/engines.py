@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
@@ -188,6 +189,7 @@ class OnnxEngine:
         self.session = self._new_session(requested, spinning=False)
         self.providers: tuple[str, ...] = tuple(self.session.get_providers())
         self._window_session: Any = None
+        self._window_session_lock = threading.Lock()  # streams of one model share its engine
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.front_end: FrontEnd | None = None
         if self.input_names != ("audio",) or facts.get("front_end") == "host":
@@ -221,8 +223,9 @@ class OnnxEngine:
         made on the first such call); batches keep the session that does not spin."""
         if batch != 1 or self.providers[0] != "CPUExecutionProvider":
             return self.session
-        if self._window_session is None:
-            self._window_session = self._new_session(["CPUExecutionProvider"], spinning=True)
+        with self._window_session_lock:
+            if self._window_session is None:
+                self._window_session = self._new_session(["CPUExecutionProvider"], spinning=True)
         return self._window_session
 
     @property
