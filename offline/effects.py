@@ -83,10 +83,14 @@ def fade_out(audio: np.ndarray, fade_samples: int) -> np.ndarray:
 
 def set_peak_dbfs(audio: np.ndarray, peak_dbfs: float) -> np.ndarray:
     """Scale ``audio`` so its absolute peak is ``peak_dbfs`` dB relative to full scale (1.0)."""
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak = _peak(audio)
     if peak == 0.0:
         raise ValueError("cannot set the level of a silent signal")
     return (audio * (10.0 ** (peak_dbfs / 20.0) / peak)).astype(np.float32)
+
+
+def _peak(audio: np.ndarray) -> float:
+    return float(np.max(np.abs(audio))) if audio.size else 0.0
 
 
 def _rms(audio: np.ndarray) -> float:
@@ -135,7 +139,7 @@ def saturate(audio: np.ndarray, drive_db: float) -> np.ndarray:
     drive_db: gain before the clipper relative to a peak at 1.0 (0 puts the peak at the knee of
         ``tanh``; 20 flattens most of the waveform). A silent input comes back unchanged.
     """
-    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    peak = _peak(audio)
     if peak == 0.0:
         return np.asarray(audio, dtype=np.float32)
     drive = 10.0 ** (drive_db / 20.0)

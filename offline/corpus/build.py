@@ -123,15 +123,12 @@ def plan_renders(config: CorpusConfig, inventories: dict[str, FontInventory],
         fonts = [font for font in config.fonts if font.split == split]
         for label in labels:
             recipe = RECIPES[label]
-            usable = [(font, choices) for font in fonts
+            usable = [(recipe, font, choices) for font in fonts
                       if (choices := render_choices(recipe, inventories[font.name]))]
             if not usable and counts[split] > 0:
                 raise ValueError(f"{label}: no {split} font can render it "
                                  f"(fonts: {[f.name for f in fonts]})")
-            for index in range(counts[split]):
-                font, choices = usable[index % len(usable)]
-                rng = clip_rng(config.seed, split, label, index)
-                plans.append(_plan_clip(config, recipe, split, index, font, choices, backgrounds.get(split, []), rng))
+            plans += _round_robin(config, usable, split, label, counts[split], backgrounds.get(split, []))
     if config.other_as_label:
         plans += _plan_other_renders(config, inventories, backgrounds.get("train", []))
     return plans
@@ -147,11 +144,18 @@ def _plan_other_renders(config: CorpusConfig, inventories: dict[str, FontInvento
     if not usable and config.other_train_clips > 0:
         raise ValueError(f"other_train_clips: no train font can render a sound of no class "
                          f"(fonts: {[f.name for f in config.fonts if f.split == 'train']})")
+    return _round_robin(config, usable, "train", config.other_label, config.other_train_clips, backgrounds)
+
+
+def _round_robin(config: CorpusConfig, usable: list[tuple[ClassRecipe, FontConfig, list[tuple[int, tuple[int, int]]]]],
+                 split: str, label: str, count: int, backgrounds: list[Path]) -> list[ClipPlan]:
+    """``count`` clips of ``label`` in ``split``, clip ``i`` from ``usable[i % len(usable)]``
+    (recipe, font, its choices) and the generator seeded (seed, split, label, i)."""
     plans = []
-    for index in range(config.other_train_clips):
+    for index in range(count):
         recipe, font, choices = usable[index % len(usable)]
-        rng = clip_rng(config.seed, "train", config.other_label, index)
-        plans.append(_plan_clip(config, recipe, "train", index, font, choices, backgrounds, rng))
+        rng = clip_rng(config.seed, split, label, index)
+        plans.append(_plan_clip(config, recipe, split, index, font, choices, backgrounds, rng))
     return plans
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from offline.corpus.fonts import missing_requirements, read_inventory
 from offline.corpus.manifest import MANIFEST_COLUMNS, read_manifest
 from offline.corpus.patterns import NoteEvent, Performance
 from offline.corpus.real import find_real_data, read_real_manifest
-from offline.corpus.recipes import DRUM, DRUM_CHANNEL, OTHER_RECIPES, RECIPES
+from offline.corpus.recipes import DRUM, DRUM_CHANNEL, OTHER_RECIPES, RECIPES, ClassRecipe
 from offline.corpus.render import render
 
 SMALL = CorpusConfig(
@@ -69,14 +70,18 @@ def test_default_fonts_offer_every_recipe_in_some_font_of_each_split() -> None:
             assert any(render_choices(recipe, inv) for inv in inventories), f"{recipe.label} has no {split} font"
 
 
+def _programs(recipes: Iterable[ClassRecipe]) -> set[int]:
+    return {v.program for r in recipes if r.kind != DRUM for v in r.voices}
+
+
+def _drum_keys(recipes: Iterable[ClassRecipe]) -> set[int]:
+    return {note for r in recipes if r.kind == DRUM for note in r.drum_notes}
+
+
 def test_sounds_of_no_class_use_no_program_or_key_of_a_class() -> None:
-    class_programs = {v.program for r in RECIPES.values() if r.kind != DRUM for v in r.voices}
-    class_keys = {note for r in RECIPES.values() if r.kind == DRUM for note in r.drum_notes}
-    other_programs = {v.program for r in OTHER_RECIPES if r.kind != DRUM for v in r.voices}
-    other_keys = {note for r in OTHER_RECIPES if r.kind == DRUM for note in r.drum_notes}
-    assert other_programs and other_keys
-    assert not other_programs & class_programs
-    assert not other_keys & class_keys
+    assert _programs(OTHER_RECIPES) and _drum_keys(OTHER_RECIPES)
+    assert not _programs(OTHER_RECIPES) & _programs(RECIPES.values())
+    assert not _drum_keys(OTHER_RECIPES) & _drum_keys(RECIPES.values())
 
 
 def test_sounds_of_no_class_are_planned_for_training_only_as_the_negative_label() -> None:
@@ -87,11 +92,10 @@ def test_sounds_of_no_class_are_planned_for_training_only_as_the_negative_label(
     assert len(others) == config.other_train_clips
     assert {plan.split for plan in others} == {"train"}
     assert {plan.font.name for plan in others} == {font.name for font in DEFAULT_FONTS if font.split == "train"}
-    other_programs = {v.program for r in OTHER_RECIPES if r.kind != DRUM for v in r.voices}
     for plan in others:
         assert plan.relative_path.split("/")[-2] == "_neg"
         if plan.performance.channel != DRUM_CHANNEL:
-            assert plan.performance.program in other_programs
+            assert plan.performance.program in _programs(OTHER_RECIPES)
     assert len({plan.relative_path for plan in others}) == len(others)
     kept_apart = CorpusConfig(classes=("Trumpet",), train_clips_per_class=2, heldout_clips_per_class=1,
                               other_as_label=False)
