@@ -132,6 +132,9 @@ class ModelConfig:
         head_batch_norm: BatchNorm after each hidden dense layer of the head (default true).
         peak_norm_floor: each input is divided by ``max(peak, peak_norm_floor)`` before both
             branches (default 1e-3, i.e. -60 dBFS); ``None`` disables the normalisation.
+        highpass_hz: -3 dB frequency of the zero-phase rumble filter applied to each input
+            before the normalisation (:class:`rtag.networks.RumbleFilter`); ``None`` (default)
+            applies none.
     """
 
     kind: str = "comb"
@@ -145,6 +148,7 @@ class ModelConfig:
     head_units: tuple[int, ...] = (512, 512, 256, 256, 128)
     head_batch_norm: bool = True
     peak_norm_floor: float | None = 1e-3
+    highpass_hz: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in ("audio", "spec", "comb"):
@@ -160,6 +164,9 @@ class ModelConfig:
         for name in ("sample_rate_hz", "window_samples", "num_classes", "spec_frames"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"model.{name} must be positive, not {getattr(self, name)}")
+        if self.highpass_hz is not None and not 0 < self.highpass_hz < self.sample_rate_hz / 2:
+            raise ConfigError(f"model.highpass_hz must lie between 0 and half the sample rate "
+                              f"({self.sample_rate_hz / 2:g} Hz), not {self.highpass_hz}")
 
     @property
     def window_s(self) -> float:

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
-from rtag.config import ModelConfig, load_yaml
+from rtag.config import ConfigError, ModelConfig, load_yaml
 from rtag.networks import (
     AudioFeatures,
     CnnAudio,
     CnnComb,
     CnnSpec,
+    FrontEnd,
+    RumbleFilter,
     build_network,
     count_parameters,
     cpu_inference_form,
@@ -180,6 +183,56 @@ def test_peak_normalisation_makes_the_output_gain_invariant() -> None:
     x = 0.2 * torch.randn(2, config.window_samples)
     with torch.no_grad():
         assert torch.allclose(network(x), network(0.25 * x), atol=1e-4)
+
+
+def _gain_db(rumble_filter: RumbleFilter, frequency_hz: float, sample_rate_hz: int = 44100) -> float:
+    """Gain of ``rumble_filter`` on a 2 s sine, measured away from the edges."""
+    t = np.arange(2 * sample_rate_hz) / sample_rate_hz
+    tone = torch.tensor(np.sin(2 * np.pi * frequency_hz * t), dtype=torch.float32)[None]
+    inner = slice(sample_rate_hz // 4, -sample_rate_hz // 4)
+    out = rumble_filter(tone)[0, inner]
+    return float(10 * torch.log10(out.pow(2).mean() / tone[0, inner].pow(2).mean()))
+
+
+def test_rumble_filter_is_3_db_down_at_its_cutoff_and_flat_above() -> None:
+    rumble_filter = RumbleFilter(30.0, 44100)
+    assert _gain_db(rumble_filter, 30.0) == pytest.approx(-3.0, abs=0.1)
+    assert _gain_db(rumble_filter, 15.0) < -11.0
+    assert _gain_db(rumble_filter, 5.0) < -28.0
+    assert abs(_gain_db(rumble_filter, 51.0)) < 0.2
+    for frequency_hz in (80.0, 100.0, 1000.0, 10000.0):
+        assert abs(_gain_db(rumble_filter, frequency_hz)) < 0.1
+
+
+def test_rumble_filter_is_zero_phase_and_takes_out_an_offset() -> None:
+    t = torch.arange(88200) / 44100
+    tone = torch.sin(2 * torch.pi * 440.0 * t)[None]
+    out = RumbleFilter(30.0, 44100)(tone + 0.3)
+    assert torch.allclose(out[:, 2000:-2000], tone[:, 2000:-2000], atol=2e-3)
+
+
+def test_rumble_no_longer_sets_the_level_of_what_the_network_hears() -> None:
+    config = dataclasses.replace(load("comb_tiny"), highpass_hz=30.0)
+    t = torch.arange(config.window_samples) / config.sample_rate_hz
+    note = 0.05 * torch.sin(2 * torch.pi * 220.0 * t)[None]
+    rumble = 0.2 * torch.sin(2 * torch.pi * 5.0 * t)[None]  # 12 dB above the note
+
+    def likeness(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    alone, = FrontEnd(config, ("audio",))(note)
+    filtered, = FrontEnd(config, ("audio",))(note + rumble)
+    plain, = FrontEnd(dataclasses.replace(config, highpass_hz=None), ("audio",))(note + rumble)
+    assert likeness(filtered, alone) > 0.97
+    assert likeness(plain, alone) < 0.3
+
+
+def test_rumble_filter_settings_are_checked() -> None:
+    for bad in (0.0, -5.0, 22050.0):
+        with pytest.raises(ConfigError, match="model.highpass_hz"):
+            dataclasses.replace(load("comb_tiny"), highpass_hz=bad)
+    with pytest.raises(ConfigError, match="inputs longer than"):
+        FrontEnd(dataclasses.replace(load("comb_tiny"), highpass_hz=0.5))
 
 
 @pytest.mark.parametrize("name", ["audio_2s", "spec_2s", "comb_2s", "comb_tiny"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -23,9 +24,10 @@ from tests.conftest import CONFIGS
 PARITY_ATOL = 1e-5
 
 
-def trained_looking_model(name: str) -> TaggerModel:
-    """A model of the given config whose BatchNorm statistics have moved off their defaults."""
-    config = load_yaml(CONFIGS / "model" / f"{name}.yaml", ModelConfig)
+def trained_looking_model(name: str, highpass_hz: float | None = None) -> TaggerModel:
+    """A model of the given config (with the rumble filter at ``highpass_hz`` if given) whose
+    BatchNorm statistics have moved off their defaults."""
+    config = dataclasses.replace(load_yaml(CONFIGS / "model" / f"{name}.yaml", ModelConfig), highpass_hz=highpass_hz)
     torch.manual_seed(3)
     network = build_network(config).train()
     with torch.no_grad():
@@ -33,14 +35,14 @@ def trained_looking_model(name: str) -> TaggerModel:
     return TaggerModel.from_network(network.eval(), config, FSDKAGGLE2018_LABELS, hop_samples=51200, device="cpu")
 
 
-@pytest.mark.parametrize("name", ["comb_tiny", "comb_2s"])
+@pytest.mark.parametrize(("name", "highpass_hz"), [("comb_tiny", None), ("comb_2s", None), ("comb_2s", 30.0)])
 def test_onnx_runtime_matches_torch_on_real_audio(
-    tmp_path: Path, name: str, real_data: Path, real_manifest: list[dict[str, str]]
+    tmp_path: Path, name: str, highpass_hz: float | None, real_data: Path, real_manifest: list[dict[str, str]]
 ) -> None:
     from rtag.audio_io import load_audio
     from rtag.tta import tta_inputs
 
-    model = trained_looking_model(name)
+    model = trained_looking_model(name, highpass_hz)
     path = export_onnx(model, tmp_path / f"{name}.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     clip = load_audio(real_data / real_manifest[0]["path"])
@@ -79,11 +81,11 @@ def test_export_command_writes_a_loadable_graph(tmp_path: Path, capsys: pytest.C
     ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
 
 
-@pytest.mark.parametrize("kind", ["audio", "spec", "comb"])
-def test_host_front_end_graph_matches_torch(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize(("kind", "highpass_hz"), [("audio", None), ("spec", None), ("comb", None), ("comb", 30.0)])
+def test_host_front_end_graph_matches_torch(tmp_path: Path, kind: str, highpass_hz: float | None) -> None:
     from rtag.engines import OnnxEngine
 
-    comb = trained_looking_model("comb_tiny")
+    comb = trained_looking_model("comb_tiny", highpass_hz)
     config = ModelConfig(**{**comb.config.__dict__, "kind": kind})
     torch.manual_seed(4)
     network = build_network(config).train()
