@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from offline.checkpoint import atomic_write_bytes
 from offline.config import ExperimentConfig, resolved_dict
-from rtag.networks import CnnComb
+from rtag.networks import CnnComb, cpu_inference_form
 
 __all__ = [
     "FeatureSet",
@@ -96,11 +96,10 @@ Autocast = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 @torch.inference_mode()
-def _extract(network: CnnComb, dataset: Dataset, cfg: ExperimentConfig, device: torch.device, autocast: Autocast,
+def _extract(network: nn.Module, dataset: Dataset, cfg: ExperimentConfig, device: torch.device, autocast: Autocast,
              desc: str) -> FeatureSet:
     loader = DataLoader(dataset, batch_size=cfg.train.batch_size, shuffle=False, num_workers=cfg.train.num_workers)
     features, targets = [], []
-    network.eval()
     for audio, target in tqdm(loader, desc=desc, unit="batch", leave=False, disable=not cfg.train.progress):
         with autocast():
             batch = network.features(audio.to(device))
@@ -121,7 +120,9 @@ def cached_features(cfg: ExperimentConfig, network: CnnComb, cache_dir: Path, tr
         cache_dir: the fold's ``features/`` folder.
         train_set: a :class:`offline.training.TrainingSet`; crop ``k`` is its epoch ``k``.
         val_set: the validation inputs.
-        device: where the extractors run.
+        device: where the extractors run; on a CPU they run in the network's CPU form
+            (:func:`rtag.networks.cpu_inference_form`: the same features within float rounding,
+            about 1.35x faster in fp32).
         autocast: the context of the configured precision.
     """
     crops = cfg.train.head_feature_crops
@@ -135,16 +136,17 @@ def cached_features(cfg: ExperimentConfig, network: CnnComb, cache_dir: Path, tr
             stale.unlink()
     cache_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(fingerprint_path, json.dumps({"digest": fingerprint}).encode("utf-8"))
+    extractor = cpu_inference_form(network) if device.type == "cpu" else network.eval()
     parts = []
     for crop in range(1, crops + 1):
         path = cache_dir / f"train_{crop}.npz"
         if not path.exists():
             train_set.set_epoch(crop)
-            _extract(network, train_set, cfg, device, autocast, f"features of crop {crop}/{crops}").save(path)
+            _extract(extractor, train_set, cfg, device, autocast, f"features of crop {crop}/{crops}").save(path)
         parts.append(FeatureSet.load(path))
     val_path = cache_dir / "val.npz"
     if not val_path.exists():
-        _extract(network, val_set, cfg, device, autocast, "validation features").save(val_path)
+        _extract(extractor, val_set, cfg, device, autocast, "validation features").save(val_path)
     return FeatureSet.concatenate(parts), FeatureSet.load(val_path)
 
 

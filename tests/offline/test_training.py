@@ -3,6 +3,7 @@ head trained on cached features."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import json
@@ -18,13 +19,13 @@ from tiny_fsd import TINY_CONFIG, TinyDataset, tiny_overrides
 from offline.checkpoint import load_checkpoint
 from offline.config import ExperimentConfig, load_experiment
 from offline.datasets import read_dataset
-from offline.head_features import STD_FLOOR, FeatureSet, HeadOnFeatures, folded_state_dict
+from offline.head_features import STD_FLOOR, FeatureSet, HeadOnFeatures, cached_features, folded_state_dict
 from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import prepare_cache
 from offline.run_layout import RunLayout
 from offline.training import class_weights, load_stage_network, soft_cross_entropy, train_experiment
 from rtag.bundle import save_bundle
-from rtag.networks import TaggerNetwork, build_network
+from rtag.networks import CnnComb, TaggerNetwork, build_network
 
 
 def test_loss_with_one_hot_targets_is_keras_class_weighted_cross_entropy() -> None:
@@ -176,6 +177,50 @@ def test_comb_head_trains_on_cached_features_resumes_and_saves_a_plain_network(
     labels = json.loads((resumed / "run" / "labels.json").read_text())
     actual = [labels[i] for i in val.targets.argmax(axis=1)]
     assert mean_average_precision_at_k(top_k(logits, labels, 3), actual) == pytest.approx(best["val_map3"])
+
+
+class _Crops(torch.utils.data.Dataset):
+    """Fixed audio rows and one-hot targets; ``set_epoch`` shifts the audio so each crop differs."""
+
+    def __init__(self, audio: torch.Tensor, classes: int) -> None:
+        self.audio, self.classes, self.epoch = audio, classes, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.audio.shape[0]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.roll(self.audio[index], 997 * self.epoch), F.one_hot(torch.tensor(index % self.classes), self.classes)
+
+
+def test_cached_features_on_a_cpu_are_the_networks_own_and_leave_it_as_it_was(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    cfg = _config(tiny_fsd, tmp_path, prepared_cache, 1, *HEAD_ON_FEATURES)
+    torch.manual_seed(3)
+    network = build_network(cfg.model)
+    assert isinstance(network, CnnComb)
+    network.train()
+    with torch.no_grad():  # BatchNorm statistics away from their defaults
+        network(0.1 * torch.randn(8, cfg.model.window_samples))
+    network.freeze_features()
+    before = copy.deepcopy(network.state_dict())
+    audio = 0.1 * torch.randn(5, cfg.model.window_samples)
+    train_set, val_set = _Crops(audio, cfg.model.num_classes), _Crops(audio[:3], cfg.model.num_classes)
+
+    train, val = cached_features(cfg, network, tmp_path / "features", train_set, val_set, torch.device("cpu"),
+                                 contextlib.nullcontext)
+
+    with torch.no_grad():
+        crops = [network.features(torch.roll(audio, 997 * crop, dims=1)) for crop in (1, 2)]
+        expected_val = network.features(audio[:3])
+    torch.testing.assert_close(torch.from_numpy(train.features), torch.cat(crops), atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(torch.from_numpy(val.features), expected_val, atol=1e-4, rtol=1e-4)
+    assert train.targets.shape == (10, cfg.model.num_classes)
+    for key, tensor in network.state_dict().items():
+        torch.testing.assert_close(tensor, before[key], msg=f"{key} changed")
 
 
 def _shipped_bundle(tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path) -> tuple[TaggerNetwork, Path]:
