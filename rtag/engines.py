@@ -342,7 +342,8 @@ def create_engine(
     With ``kind="auto"`` the first of these that can run here is chosen: where a GPU can
     really be used, ONNX Runtime's CUDA provider (fp32), else torch on CUDA; on a CPU with AMX
     (:func:`cpu_has_amx`), torch bf16; on other CPUs, the int8 graph (when it was made from
-    these weights), else ONNX Runtime fp32, else torch fp32. A precision given with ``"auto"``
+    these weights, and, on a CPU without VNNI, with 7-bit weights: :mod:`rtag.quantize`), else
+    ONNX Runtime fp32, else torch fp32. A precision given with ``"auto"``
     narrows the choice to engines that have it (``bf16``: torch; ``int8``: onnx; ``fp32``: any,
     fastest first). What was chosen is in the
     engine's ``description`` (:func:`describe_engine`).
@@ -361,14 +362,25 @@ def create_engine(
     return (_matching_int8_engine(model) if precision == AUTO else None) or _onnx_fp32_engine(model, onnx_dir)
 
 
+def _cpu_flags() -> set[str]:
+    """The ``flags`` of Linux's /proc/cpuinfo (empty where that cannot be read)."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
+            return next((set(line.split(":", 1)[1].split()) for line in handle if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
 def cpu_has_amx() -> bool:
     """Whether this CPU has AMX bfloat16 tiles (the ``amx_bf16`` flag of Linux's /proc/cpuinfo;
     ``False`` where that cannot be read)."""
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as handle:
-            return any(line.startswith("flags") and "amx_bf16" in line.split() for line in handle)
-    except OSError:
-        return False
+    return "amx_bf16" in _cpu_flags()
+
+
+def cpu_has_vnni() -> bool:
+    """Whether this CPU has integer dot products for int8 (``avx512_vnni`` or ``avx_vnni`` in
+    Linux's /proc/cpuinfo; ``False`` where that cannot be read)."""
+    return bool({"avx512_vnni", "avx_vnni"} & _cpu_flags())
 
 
 def _auto_engine(model: TaggerModel, precision: str, onnx_dir: str | Path | None) -> Engine:
@@ -401,19 +413,31 @@ def _onnx_fp32_or_none(model: TaggerModel, onnx_dir: str | Path | None) -> OnnxE
 
 def _matching_int8_engine(model: TaggerModel) -> OnnxEngine | None:
     """The int8 engine of the graph beside the model's bundle, or ``None``: no graph, or one made
-    from other weights or unreadable (said, so fp32 runs instead)."""
+    from other weights, unreadable, or whose weights overflow on this CPU (said, so fp32 runs
+    instead)."""
     from rtag.quantize import int8_graph_for
 
     if int8_graph_for(model) is None:
         return None
     try:
-        return _int8_engine(model)
+        return _int8_engine(model, refuse_overflow=True)
     except ValueError as exc:
         log.warning("%s; running fp32", exc)
         return None
 
 
-def _int8_engine(model: TaggerModel) -> OnnxEngine:
+def _int8_weights_overflow(graph: Path) -> bool:
+    """Whether an int8 graph's weights use all 8 bits (graphs made before 7-bit weights, see
+    :mod:`rtag.quantize`, say no ``weight_bits``)."""
+    from rtag.onnx_export import read_onnx_metadata
+    from rtag.quantize import WEIGHT_BITS
+
+    return read_onnx_metadata(graph).get("weight_bits") != str(WEIGHT_BITS)
+
+
+def _int8_engine(model: TaggerModel, refuse_overflow: bool = False) -> OnnxEngine:
+    """The int8 engine of the graph beside the model's bundle. A graph with full-range weights on
+    a CPU without VNNI is refused (``refuse_overflow``) or run with a warning."""
     from rtag.quantize import int8_graph_for, int8_graph_path
 
     graph = int8_graph_for(model)
@@ -423,6 +447,14 @@ def _int8_engine(model: TaggerModel) -> OnnxEngine:
             f"no int8 graph for {where}; make one with: rtag export BUNDLE --precision int8 "
             "--calibration AUDIO_DIR -o NAME.int8.onnx (beside NAME.rtag)"
         )
+    if not cpu_has_vnni() and _int8_weights_overflow(graph):
+        overflow = (
+            f"{graph} has full-range 8-bit weights, whose products overflow ONNX Runtime's int8 arithmetic "
+            "on a CPU without VNNI; make it again with: rtag export BUNDLE --precision int8 --calibration AUDIO_DIR"
+        )
+        if refuse_overflow:
+            raise ValueError(overflow)
+        log.warning(overflow)
     return OnnxEngine(graph, weights_sha256=model.weights_sha256)
 
 

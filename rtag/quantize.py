@@ -4,7 +4,11 @@ The quantized graph is the host-front-end form of :func:`rtag.onnx_export.export
 normalisation and log-mel stay in float, computed by the engine with torch), with every
 convolution and dense layer in int8: weights per output channel (signed), activations per
 tensor (unsigned) with ranges measured on calibration windows, in ONNX Runtime's QDQ format.
-On CPUs with VNNI, ONNX Runtime runs those layers with integer dot products. BatchNorm layers
+On CPUs with VNNI, ONNX Runtime runs those layers with integer dot products. The weights use 7 of
+the 8 bits (ONNX Runtime's ``reduce_range``, values in [-64, 64]): on x86 CPUs without VNNI (AVX2,
+AVX-512 without VNNI) ONNX Runtime multiplies uint8 by int8 with an instruction that adds pairs of
+products in 16 bits, and full-range weights overflow it (255 * 127 * 2 > 32767); 7-bit weights
+cannot, and their results match the fp32 network as closely on every CPU. BatchNorm layers
 (which follow activations and pooling in these networks, so cannot be folded into a
 convolution), the last dense layer and the softmax stay in float: quantized logits or
 probabilities would be coarse steps of 1/255 of their range.
@@ -36,6 +40,7 @@ from rtag.tta import tta_inputs
 __all__ = [
     "AUDIO_SUFFIXES",
     "CALIBRATION_METHODS",
+    "WEIGHT_BITS",
     "calibration_windows",
     "int8_graph_for",
     "int8_graph_path",
@@ -46,6 +51,7 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 QUANTIZED_OPS = ["Conv", "Gemm", "Relu", "MaxPool", "Concat", "Flatten"]
+WEIGHT_BITS = 7  # int8 weights in [-64, 64]: no 16-bit overflow on CPUs without VNNI (module docstring)
 
 
 def int8_graph_path(bundle_path: str | Path) -> Path:
@@ -202,12 +208,14 @@ def quantize_onnx(
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
             per_channel=True,
+            reduce_range=True,  # WEIGHT_BITS
             op_types_to_quantize=QUANTIZED_OPS,
             nodes_to_exclude=in_float,
             calibrate_method=methods[method],
             extra_options={"CalibPercentile": 99.999} if method == "percentile" else None,
         )
     facts["precision"] = "int8"
+    facts["weight_bits"] = str(WEIGHT_BITS)
     facts["calibration"] = json.dumps({"method": method, "windows": int(windows.shape[0]), **(calibration_facts or {})})
     write_onnx_metadata(path, facts)
     return path

@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
+from onnx import numpy_helper
 import torch
 
 from rtag.bundle import save_bundle
@@ -16,7 +18,7 @@ from rtag.engines import OnnxEngine, TorchEngine, create_engine, describe_engine
 from rtag.labels import FSDKAGGLE2018_LABELS
 from rtag.model import load_model
 from rtag.networks import build_network
-from rtag.onnx_export import read_onnx_metadata
+from rtag.onnx_export import read_onnx_metadata, write_onnx_metadata
 from rtag.quantize import calibration_windows, int8_graph_path
 from tests.conftest import CONFIGS
 
@@ -65,6 +67,10 @@ def test_int8_export_beside_the_bundle_runs_as_the_onnx_int8_engine(
     facts = read_onnx_metadata(out)
     assert facts["precision"] == "int8" and facts["front_end"] == "host"
     assert json.loads(facts["calibration"])["windows"] == 16
+    assert facts["weight_bits"] == "7"
+    graph = onnx.load(str(out)).graph
+    weights = [numpy_helper.to_array(t) for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert weights and all(np.abs(w).max() <= 64 for w in weights), "7-bit weights cannot overflow without VNNI"
 
     model = load_model(bundle, device="cpu")
     engine = create_engine(model, "onnx", "int8")
@@ -131,6 +137,32 @@ def test_auto_runs_the_int8_graph_when_the_bundle_has_one_and_fp32_when_not(
     assert create_engine(model, "auto", "int8").precision == "int8"
     fp32 = create_engine(model, "auto", "fp32")
     assert isinstance(fp32, OnnxEngine) and fp32.precision == "fp32"
+
+
+def test_a_graph_with_full_range_weights_runs_as_auto_only_on_a_cpu_with_vnni(
+    tmp_path: Path, real_data: Path, real_manifest: list[dict[str, str]], caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("rtag.engines.cpu_has_amx", lambda: False)
+    bundle = tiny_bundle(tmp_path, 8)
+    graph = int8_graph_path(bundle)
+    assert main(["export", str(bundle), "-o", str(graph), "--precision", "int8",
+                 "--calibration-windows", "4", "--calibration", *map(str, some_clips(real_data, real_manifest, 2))]) == 0
+    facts = read_onnx_metadata(graph)
+    del facts["weight_bits"]  # as a graph made with 8-bit weights says
+    write_onnx_metadata(graph, facts)
+    model = load_model(bundle, device="cpu")
+
+    monkeypatch.setattr("rtag.engines.cpu_has_vnni", lambda: False)
+    assert create_engine(model).precision == "fp32"
+    assert "full-range 8-bit weights" in caplog.text and "running fp32" in caplog.text
+    caplog.clear()
+    assert create_engine(model, "onnx", "int8").precision == "int8"  # asked for: run, with the warning
+    assert "overflow" in caplog.text
+
+    monkeypatch.setattr("rtag.engines.cpu_has_vnni", lambda: True)
+    caplog.clear()
+    assert create_engine(model).precision == "int8" and "overflow" not in caplog.text
 
 
 def test_a_manifest_calibrates_on_its_training_rows_only(
