@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
 import torch
+from onnx import numpy_helper
 
 from rtag.bundle import save_bundle
 from rtag.cli import main
