@@ -23,6 +23,7 @@ COMMAND_MODULES: dict[str, str] = {
     "evaluate": "offline.commands.evaluate",
     "export": "offline.commands.export",
     "bench": "offline.commands.bench",
+    "pack": "offline.commands.pack",
     "build-corpus": "offline.corpus.command",
     "corpus-report": "offline.corpus.report",
 }

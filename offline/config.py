@@ -196,6 +196,10 @@ class TrainConfig:
         folds: which folds to train (default ``None``: all).
         epochs: most epochs per stage and fold (default 300).
         patience_epochs: stop after this many epochs without a lower validation loss (default 35).
+        stage_time_limit_s: end a stage after the first epoch that finishes this many seconds after
+            the stage started or resumed in this process (default ``None``: no limit); its last
+            checkpoint stays resumable, so a later run goes on with the next epoch. For a machine
+            lent for minutes, where epochs per second are not known in advance.
         batch_size: examples per step and process (default 32).
         lr: Adam learning rate, fixed (default 1e-3).
         class_weighted: weight the loss by inverse class frequency (default true).
@@ -211,7 +215,10 @@ class TrainConfig:
         init_from: a model bundle (``.rtag``, a cnn-comb of the same architecture) to start
             from instead of random weights (default ``None``): stage ``audio`` takes its raw-audio
             extractor, ``spec`` its spectrogram extractor, ``comb`` its hidden dense layers and,
-            when the labels are the same, its output layer. Branch heads start fresh.
+            when the labels are the same, its output layer less the ``_other`` offset its export
+            folded in (``negative_logit_offset`` of its provenance). A head trained on cached
+            features starts from the same function: its first layer is rewritten for the
+            standardised features. Branch heads start fresh.
         comb_extractors: where stage ``comb`` takes its frozen extractors from: ``"branches"``
             (the best cnn-audio and cnn-spec of the same fold, the papers' way; default) or
             ``"init_from"`` (the extractors of the ``init_from`` bundle, to retrain only the head
@@ -245,6 +252,7 @@ class TrainConfig:
     folds: tuple[int, ...] | None = None
     epochs: int = 300
     patience_epochs: int = 35
+    stage_time_limit_s: float | None = None
     batch_size: int = 32
     lr: float = 1e-3
     class_weighted: bool = True
@@ -274,6 +282,8 @@ class TrainConfig:
             raise ConfigError(f"train.lr_schedule must be one of {', '.join(LR_SCHEDULES)}, not {self.lr_schedule!r}")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"train.lr must be a positive number, not {self.lr}")
+        if self.stage_time_limit_s is not None and not (math.isfinite(self.stage_time_limit_s) and self.stage_time_limit_s > 0):
+            raise ConfigError(f"train.stage_time_limit_s must be a positive number of seconds, not {self.stage_time_limit_s}")
         if self.comb_extractor_lr is not None:
             if not (math.isfinite(self.comb_extractor_lr) and self.comb_extractor_lr > 0):
                 raise ConfigError(f"train.comb_extractor_lr must be a positive number, not {self.comb_extractor_lr}")

@@ -45,6 +45,7 @@ __all__ = [
     "cached_features",
     "folded_state_dict",
     "shuffled_batches",
+    "unfold_standardisation_",
 ]
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,18 @@ def folded_state_dict(network: CnnComb, mean: torch.Tensor, std: torch.Tensor) -
     state[f"head.{first}.weight"] = folded
     state[f"head.{first}.bias"] = bias - folded @ mean.to(weight)
     return state
+
+
+def unfold_standardisation_(head: nn.Sequential, mean: torch.Tensor, std: torch.Tensor) -> None:
+    """Rewrite ``head``'s first dense layer, in place, so that on standardised features
+    ``(x - mean) / std`` it computes what it computed on raw features ``x``: the inverse of
+    :func:`folded_state_dict`, for a head warm-started from a bundle (every bundle's head takes raw
+    features) before it trains on standardised ones."""
+    first = next(module for module in head if isinstance(module, nn.Linear))
+    with torch.no_grad():
+        weight = first.weight
+        first.bias += weight @ mean.to(weight)
+        weight *= std.to(weight)[None, :]
 
 
 def shuffled_batches(rows: int, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:

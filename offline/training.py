@@ -48,7 +48,14 @@ from offline.checkpoint import (
 from offline.config import ExperimentConfig, resolved_dict, save_resolved
 from offline.distributed import DistributedContext, init_distributed
 from offline.folds import assign_folds
-from offline.head_features import STD_FLOOR, HeadOnFeatures, cached_features, folded_state_dict, shuffled_batches
+from offline.head_features import (
+    STD_FLOOR,
+    HeadOnFeatures,
+    cached_features,
+    folded_state_dict,
+    shuffled_batches,
+    unfold_standardisation_,
+)
 from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import CachedClip, load_index
 from offline.run_layout import RunLayout
@@ -283,31 +290,32 @@ def load_stage_network(layout: RunLayout, stage: str, fold: int) -> tuple[Tagger
 
 
 def _initial_network(cfg: ExperimentConfig, layout: RunLayout, stage: str, fold: int,
-                     labels: Sequence[str]) -> TaggerNetwork:
+                     labels: Sequence[str]) -> tuple[TaggerNetwork, bool]:
+    """The network a stage starts from, and whether its head's first dense layer was taken from
+    ``train.init_from`` (that layer then expects the bundle's raw features)."""
     model_cfg = _stage_config(cfg, stage, len(labels))
     torch.manual_seed(cfg.train.seed * 1000 + fold * 10 + ("audio", "spec", "comb").index(stage))
-    start, start_labels = _warm_start_network(cfg.train.init_from, model_cfg) if cfg.train.init_from else (None, ())
+    start = _warm_start_network(cfg.train.init_from, model_cfg) if cfg.train.init_from else None
     if stage != "comb":
         network = build_network(model_cfg)
         if start is not None and isinstance(network, (CnnAudio, CnnSpec)):
-            source = start.audio_extractor if isinstance(network, CnnAudio) else start.spec_extractor
+            source = start.network.audio_extractor if isinstance(network, CnnAudio) else start.network.spec_extractor
             network.extractor.load_state_dict(source.state_dict())
-        return network
+        return network, False
     if cfg.train.comb_extractors == "init_from" and start is not None:
         comb = CnnComb(model_cfg)
-        comb.audio_extractor.load_state_dict(start.audio_extractor.state_dict())
-        comb.spec_extractor.load_state_dict(start.spec_extractor.state_dict())
+        comb.audio_extractor.load_state_dict(start.network.audio_extractor.state_dict())
+        comb.spec_extractor.load_state_dict(start.network.spec_extractor.state_dict())
     else:
         audio, _ = load_stage_network(layout, "audio", fold)
         spec, _ = load_stage_network(layout, "spec", fold)
         if not isinstance(audio, CnnAudio) or not isinstance(spec, CnnSpec):
             raise ValueError(f"{layout.root}: fold {fold} audio/spec checkpoints hold the wrong network kinds")
         comb = CnnComb.from_branches(audio, spec, model_cfg)
-    if start is not None:
-        _warm_start_head(comb, start, same_labels=tuple(labels) == start_labels)
+    warm_head = start is not None and _warm_start_head(comb, start, labels, cfg.augment.negative_label)
     if cfg.train.comb_extractor_lr is None:
         comb.freeze_features()
-    return comb
+    return comb, warm_head
 
 
 def _parameter_groups(network: TaggerNetwork, cfg: ExperimentConfig) -> list[dict[str, Any]]:
@@ -323,8 +331,18 @@ def _parameter_groups(network: TaggerNetwork, cfg: ExperimentConfig) -> list[dic
             {"params": [p for p in trainable if id(p) not in chosen], "base_lr": cfg.train.lr}]
 
 
-def _warm_start_network(path: str, model_cfg: ModelConfig) -> tuple[CnnComb, tuple[str, ...]]:
-    """The cnn-comb of bundle ``path`` and its labels, checked against ``model_cfg``'s extractor settings.
+@dataclasses.dataclass(frozen=True)
+class _WarmStart:
+    """The cnn-comb of a ``train.init_from`` bundle, its labels and the ``_other`` logit offset
+    its export folded into the output bias (``predict.negative_logit_offset``)."""
+
+    network: CnnComb
+    labels: tuple[str, ...]
+    negative_logit_offset: float
+
+
+def _warm_start_network(path: str, model_cfg: ModelConfig) -> _WarmStart:
+    """The cnn-comb of bundle ``path``, checked against ``model_cfg``'s extractor settings.
 
     Raises:
         ValueError: if the bundle is not a cnn-comb or was built with other extractor settings
@@ -339,19 +357,33 @@ def _warm_start_network(path: str, model_cfg: ModelConfig) -> tuple[CnnComb, tup
             raise ValueError(f"train.init_from: {path} was built with {key}={getattr(bundle.config, key)!r}, "
                              f"this experiment has {getattr(model_cfg, key)!r}")
     log.info("warm start from %s", path)
-    return network, bundle.labels
+    offset = float(bundle.provenance.get("negative_logit_offset") or 0.0)
+    return _WarmStart(network, bundle.labels, offset)
 
 
-def _warm_start_head(comb: CnnComb, start: CnnComb, same_labels: bool) -> None:
+def _warm_start_head(comb: CnnComb, start: _WarmStart, labels: Sequence[str], negative_label: str) -> bool:
     """Copy ``start``'s head into ``comb``: the hidden layers when their shapes match, the output
-    layer too when ``same_labels``."""
+    layer too when the labels are the same, less the ``_other`` offset the bundle's export added
+    (the run's own export adds its own). Returns whether the first dense layer was copied."""
     output_layer = str(len(comb.head) - 1)
+    same_labels = tuple(labels) == start.labels
     wanted = comb.head.state_dict()
-    copied = {name: tensor for name, tensor in start.head.state_dict().items()
+    copied = {name: tensor.clone() for name, tensor in start.network.head.state_dict().items()
               if name in wanted and wanted[name].shape == tensor.shape
               and (same_labels or name.split(".", 1)[0] != output_layer)}
+    output_bias = f"{output_layer}.bias"
+    if output_bias in copied and negative_label in labels:
+        copied[output_bias][list(labels).index(negative_label)] -= start.negative_logit_offset
     wanted.update(copied)
     comb.head.load_state_dict(wanted)
+    first = next(i for i, module in enumerate(comb.head) if isinstance(module, nn.Linear))
+    return f"{first}.weight" in copied
+
+
+def _agreed_elapsed_s(ctx: DistributedContext, since: float) -> float:
+    """Seconds since ``since``, averaged over the processes of a distributed job so that all of
+    them stop after the same epoch."""
+    return ctx.all_reduce_sum([time.perf_counter() - since])[0] / ctx.world_size
 
 
 def _write_metrics(fold_dir: Path, history: Sequence[dict[str, float]]) -> None:
@@ -458,7 +490,9 @@ class _FeatureEpochs:
     EVAL_BATCH = 1024
 
     def __init__(self, cfg: ExperimentConfig, network: CnnComb, ctx: DistributedContext, train_set: TrainingSet,
-                 val_set: ValidationSet, labels: Sequence[str], fold_dir: Path) -> None:
+                 val_set: ValidationSet, labels: Sequence[str], fold_dir: Path, raw_feature_head: bool) -> None:
+        """``raw_feature_head``: the head's first layer was warm-started from a bundle and still
+        takes raw features; it is rewritten to take the standardised ones."""
         self.cfg, self.network, self.device, self.labels = cfg, network, ctx.device, labels
         train, val = cached_features(cfg, network, fold_dir / "features", train_set, val_set, ctx.device,
                                      lambda: autocast_for(ctx.device, cfg.train.precision))
@@ -467,6 +501,8 @@ class _FeatureEpochs:
         self.val_x = torch.from_numpy(val.features).to(ctx.device)
         self.val_t = torch.from_numpy(val.targets).to(ctx.device)
         mean, std = self.train_x.mean(dim=0), self.train_x.std(dim=0) + STD_FLOOR
+        if raw_feature_head:
+            unfold_standardisation_(network.head, mean, std)
         self.trainer = HeadOnFeatures(network.head, mean, std, cfg.train.head_feature_noise,
                                       cfg.train.head_input_dropout, cfg.train.head_dropout).to(ctx.device)
         log.info("comb head on cached features: %d training rows, %d validation rows, %d features",
@@ -547,7 +583,8 @@ def train_stage(
     if on_features and ctx.is_distributed:
         raise ValueError("train.head_feature_crops trains the comb head in one process: run it without torchrun")
 
-    network = _initial_network(cfg, layout, stage, fold, labels).to(ctx.device)
+    network, warm_head = _initial_network(cfg, layout, stage, fold, labels)
+    network = network.to(ctx.device)
     optimizer = torch.optim.AdamW(_parameter_groups(network, cfg), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
     scaler = torch.amp.GradScaler("cuda", enabled=cfg.train.precision == "fp16" and not on_features)
     history: list[dict[str, float]] = []
@@ -585,7 +622,8 @@ def train_stage(
     runner: _AudioEpochs | _FeatureEpochs
     if on_features:
         assert isinstance(network, CnnComb)
-        runner = _FeatureEpochs(stage_cfg, network, ctx, train_set, val_set, labels, fold_dir)
+        runner = _FeatureEpochs(stage_cfg, network, ctx, train_set, val_set, labels, fold_dir,
+                                raw_feature_head=warm_head and start_epoch == 0)
         weighted_ids, cap = runner.train_class_ids, None
     else:
         sampler = EpochSampler(class_ids[train_idx], cfg.train.max_clips_per_class, cfg.train.seed, ctx.rank, ctx.world_size)
@@ -595,6 +633,7 @@ def train_stage(
         class_weights(weighted_ids, len(labels), cap) if cfg.train.class_weighted else torch.ones(len(labels))
     ).to(ctx.device)
 
+    stage_started = time.perf_counter()
     for epoch in range(start_epoch + 1, cfg.train.epochs + 1):
         started = time.perf_counter()
         for group in optimizer.param_groups:
@@ -642,6 +681,11 @@ def train_stage(
             )
         ctx.barrier()
         if stopped:
+            break
+        limit_s = cfg.train.stage_time_limit_s
+        if limit_s is not None and _agreed_elapsed_s(ctx, stage_started) >= limit_s:
+            if ctx.is_main:
+                log.info("%s fold %d: stage_time_limit_s %g reached after epoch %d; resumable", stage, fold, limit_s, epoch)
             break
     return FoldResult(stage, fold, history[-1]["epoch"], best_epoch, best_val_loss, best_map3, stopped)
 

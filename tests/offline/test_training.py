@@ -19,12 +19,20 @@ from tiny_fsd import TINY_CONFIG, TinyDataset, tiny_overrides
 from offline.checkpoint import load_checkpoint
 from offline.config import ExperimentConfig, load_experiment
 from offline.datasets import read_dataset
-from offline.head_features import STD_FLOOR, FeatureSet, HeadOnFeatures, cached_features, folded_state_dict
+from offline.head_features import (
+    STD_FLOOR,
+    FeatureSet,
+    HeadOnFeatures,
+    cached_features,
+    folded_state_dict,
+    unfold_standardisation_,
+)
 from offline.metrics import mean_average_precision_at_k, top_k
 from offline.preprocess import prepare_cache
 from offline.run_layout import RunLayout
 from offline.training import class_weights, load_stage_network, soft_cross_entropy, train_experiment
 from rtag.bundle import save_bundle
+from rtag.config import ConfigError
 from rtag.networks import CnnComb, TaggerNetwork, build_network
 
 
@@ -110,6 +118,19 @@ def test_killed_run_resumes_from_its_last_epoch_and_matches_an_uninterrupted_run
     assert [r.epochs for r in train_experiment(_config(tiny_fsd, resumed, prepared_cache, 4, stages))] == [4, 4]
     with pytest.raises(ValueError, match="'model.head_units'"):
         train_experiment(_config(tiny_fsd, resumed, prepared_cache, 5, stages, "model.head_units=[8]"))
+
+
+def test_a_stage_past_its_time_limit_ends_after_the_epoch_and_resumes_with_the_next(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    limited = ("train.stages=[audio]", "train.stage_time_limit_s=1e-6")
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, tmp_path, prepared_cache, 3, *limited))] == [1]
+    state = load_checkpoint(tmp_path / "run" / "audio" / "fold0" / "last.pt")
+    assert state["epoch"] == 1 and not state["stopped_early"]
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, tmp_path, prepared_cache, 3, *limited))] == [2]
+    assert [r.epochs for r in train_experiment(_config(tiny_fsd, tmp_path, prepared_cache, 3, limited[0]))] == [3]
+    with pytest.raises(ConfigError, match="train.stage_time_limit_s must be a positive number of seconds, not 0"):
+        _config(tiny_fsd, tmp_path, prepared_cache, 3, "train.stage_time_limit_s=0")
 
 
 def test_bf16_autocast_trains_on_the_cpu(tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path) -> None:
@@ -249,6 +270,47 @@ def test_comb_head_retrains_on_the_extractors_of_the_init_from_bundle(
     for key in extractor_keys:
         torch.testing.assert_close(new[key], old[key], msg=f"{key} is not the bundle's")
     assert not torch.equal(new["head.0.weight"], old["head.0.weight"])  # the head did train
+
+
+def test_unfolding_the_standardisation_is_the_inverse_of_folding_it() -> None:
+    torch.manual_seed(5)
+    network = build_network(load_experiment(TINY_CONFIG).model)
+    assert isinstance(network, CnnComb)
+    network.eval()
+    features = torch.randn(6, network.head[0].in_features)
+    mean, std = features.mean(dim=0), features.std(dim=0) + STD_FLOOR
+    with torch.no_grad():
+        raw = network.head(features)
+        unfold_standardisation_(network.head, mean, std)
+        torch.testing.assert_close(network.head((features - mean) / std), raw, atol=1e-5, rtol=1e-5)
+        network.load_state_dict(folded_state_dict(network, mean, std))
+        torch.testing.assert_close(network.head(features), raw, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_a_head_warm_started_from_an_exported_bundle_starts_from_the_bundles_function(
+    tiny_fsd: TinyDataset, prepared_cache: Path, tmp_path: Path
+) -> None:
+    """A bundle's head takes raw features and its export folded the negative label's offset into the
+    output bias; a head retrained on standardised cached features must start from the same function."""
+    shipped, _ = _shipped_bundle(tiny_fsd, prepared_cache, tmp_path)
+    labels = json.loads((tmp_path / "first" / "run" / "labels.json").read_text())
+    exported = copy.deepcopy(shipped)
+    output = exported.head[len(exported.head) - 1]
+    with torch.no_grad():
+        output.bias[labels.index("Cough")] += 1.5
+    bundle = save_bundle(tmp_path / "exported.rtag", exported, exported.config, labels,
+                         provenance={"negative_logit_offset": 1.5})
+
+    cfg = _config(tiny_fsd, tmp_path / "refit", prepared_cache, 1, "train.stages=[comb]", "train.head_feature_crops=1",
+                  f"train.init_from={bundle}", "train.comb_extractors=init_from", "augment.negative_label=Cough",
+                  "train.lr=1e-12")
+    assert [r.epochs for r in train_experiment(cfg)] == [1]
+    refit = load_checkpoint(tmp_path / "refit" / "run" / "comb" / "fold0" / "best.pt")["model"]
+    old = shipped.state_dict()  # the function before the export's offset
+    linear = [f"head.{i}" for i, module in enumerate(shipped.head) if isinstance(module, torch.nn.Linear)]
+    for name in (f"{layer}.{part}" for layer in linear for part in ("weight", "bias")):
+        torch.testing.assert_close(refit[name], old[name], atol=1e-4, rtol=1e-4, msg=f"{name} is not the bundle's")
 
 
 @pytest.mark.slow
