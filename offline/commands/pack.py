@@ -9,7 +9,7 @@ from pathlib import Path
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.datasets import manifest_clip_id
 from offline.pack import pack_training_set
-from offline.preprocess import load_index
+from offline.training import training_clips
 
 __all__ = ["register", "run"]
 
@@ -32,11 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Write the pack and print its size."""
+    """Write the pack of the clips training would use (``training_clips``) and print its size."""
     cfg = experiment_from_args(args)
-    clips = [clip for clip in load_index(cfg.data.cache_dir) if clip.split == "train" and clip.label is not None]
-    if not clips:
-        raise ValueError(f"{cfg.data.cache_dir}: no labelled training clips in the prepared cache; run prepare first")
+    clips = training_clips(cfg)
     origin = {}
     if cfg.data.layout == "manifest":
         with Path(cfg.data.root).open(newline="", encoding="utf-8") as handle:
