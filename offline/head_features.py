@@ -43,6 +43,7 @@ __all__ = [
     "HeadOnFeatures",
     "STD_FLOOR",
     "cached_features",
+    "first_dense_index",
     "folded_state_dict",
     "shuffled_batches",
     "unfold_standardisation_",
@@ -187,11 +188,16 @@ class HeadOnFeatures(nn.Module):
         return self.layers(standardized)
 
 
+def first_dense_index(head: nn.Sequential) -> int:
+    """Position of the first dense layer in ``head`` (the layer that takes the features)."""
+    return next(i for i, module in enumerate(head) if isinstance(module, nn.Linear))
+
+
 def folded_state_dict(network: CnnComb, mean: torch.Tensor, std: torch.Tensor) -> dict[str, torch.Tensor]:
     """``network``'s state dict with the standardisation ``(x - mean) / std`` folded into the
     first dense layer of its head, so the network takes raw features as it does at run time."""
     state = {name: tensor.clone() for name, tensor in network.state_dict().items()}
-    first = next(i for i, module in enumerate(network.head) if isinstance(module, nn.Linear))
+    first = first_dense_index(network.head)
     weight, bias = state[f"head.{first}.weight"], state[f"head.{first}.bias"]
     folded = weight / std.to(weight)[None, :]
     state[f"head.{first}.weight"] = folded
@@ -204,7 +210,7 @@ def unfold_standardisation_(head: nn.Sequential, mean: torch.Tensor, std: torch.
     ``(x - mean) / std`` it computes what it computed on raw features ``x``: the inverse of
     :func:`folded_state_dict`, for a head warm-started from a bundle (every bundle's head takes raw
     features) before it trains on standardised ones."""
-    first = next(module for module in head if isinstance(module, nn.Linear))
+    first = head[first_dense_index(head)]
     with torch.no_grad():
         weight = first.weight
         first.bias += weight @ mean.to(weight)

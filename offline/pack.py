@@ -71,8 +71,9 @@ def _pack_one(task: tuple[Path, Path, int, int, float]) -> tuple[int, int]:
     coded = io.BytesIO()
     sf.write(coded, soxr.resample(audio, sample_rate_hz, PACK_RATE_HZ), PACK_RATE_HZ, format="OGG", subtype="OPUS",
              compression_level=compression_level)
-    atomic_write_bytes(target, coded.getvalue())
-    return int(audio.shape[0]), len(coded.getvalue())
+    data = coded.getvalue()
+    atomic_write_bytes(target, data)
+    return int(audio.shape[0]), len(data)
 
 
 def pack_training_set(

@@ -52,6 +52,7 @@ from offline.head_features import (
     STD_FLOOR,
     HeadOnFeatures,
     cached_features,
+    first_dense_index,
     folded_state_dict,
     shuffled_batches,
     unfold_standardisation_,
@@ -376,8 +377,7 @@ def _warm_start_head(comb: CnnComb, start: _WarmStart, labels: Sequence[str], ne
         copied[output_bias][list(labels).index(negative_label)] -= start.negative_logit_offset
     wanted.update(copied)
     comb.head.load_state_dict(wanted)
-    first = next(i for i, module in enumerate(comb.head) if isinstance(module, nn.Linear))
-    return f"{first}.weight" in copied
+    return f"{first_dense_index(comb.head)}.weight" in copied
 
 
 def _agreed_elapsed_s(ctx: DistributedContext, since: float) -> float:
