@@ -32,7 +32,7 @@ from offline.datasets import manifest_clip_id
 from offline.evaluation import PredictionSet, group_scores
 from offline.metrics import top_k
 from rtag.audio_io import AudioFileError, load_audio
-from rtag.engines import Engine, create_engine, parse_engines
+from rtag.engines import Engine, create_engine, parse_engines, rumble_filter_of
 from rtag.model import load_model
 from rtag.tta import (
     WEIGHTINGS,
@@ -50,7 +50,7 @@ def clip_probabilities(engine: Engine, clip: np.ndarray, step_samples: int, weig
     combined = []
     for weighting in weightings:
         mean = GeometricMean()
-        mean.add(probs, input_weights(inputs, weighting))
+        mean.add(probs, input_weights(inputs, weighting, rumble_filter_of(engine)))
         combined.append(mean.result())
     return combined
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from rtag.networks import cpu_inference_form
+from rtag.networks import RumbleFilter, cpu_inference_form
 
 if TYPE_CHECKING:
     from rtag.model import TaggerModel
@@ -44,6 +44,7 @@ __all__ = [
     "create_engine",
     "describe_engine",
     "parse_engines",
+    "rumble_filter_of",
     "warm_up_engine",
 ]
 
@@ -68,6 +69,9 @@ class Engine(Protocol):
         sample_rate_hz: rate the input audio must have.
         window_samples: input length the network takes.
         hop_samples: the window hop the model was made for (the runtime default).
+
+    An engine may also have ``rumble_filter``, its network's :class:`~rtag.networks.RumbleFilter`
+    (or ``None``), for the energy weights of whole-file tags (:func:`rumble_filter_of`).
     """
 
     labels: tuple[str, ...]
@@ -106,6 +110,7 @@ class TorchEngine:
         on_cpu = model.device.type == "cpu"
         self._network = cpu_inference_form(model.network) if on_cpu else model.network
         self._batch_windows = CPU_BATCH_WINDOWS if on_cpu else None
+        self.rumble_filter: RumbleFilter | None = model.rumble_filter
 
     @property
     def name(self) -> str:
@@ -192,8 +197,9 @@ class OnnxEngine:
         self._window_session_lock = threading.Lock()  # streams of one model share its engine
         self.input_names = tuple(i.name for i in self.session.get_inputs())
         self.front_end: FrontEnd | None = None
+        config = from_dict(ModelConfig, json.loads(facts["config"]), source=f"{self.path} rtag_config")
+        self.rumble_filter: RumbleFilter | None = RumbleFilter.of(config)
         if self.input_names != ("audio",) or facts.get("front_end") == "host":
-            config = from_dict(ModelConfig, json.loads(facts["config"]), source=f"{self.path} rtag_config")
             # int8 layers err far more than a single-precision FFT does (5e-3 dB), which is faster
             fft_precision = "single" if self.precision == "int8" else "double"
             self.front_end = FrontEnd(config, self.input_names, fft_precision).eval()
@@ -253,6 +259,12 @@ class OnnxEngine:
     def warm_up(self) -> None:
         """Run once on a silent window (see :func:`warm_up_engine`)."""
         self.predict(np.zeros((1, self.window_samples), np.float32))
+
+
+def rumble_filter_of(engine: Engine) -> RumbleFilter | None:
+    """The rumble filter of the network behind ``engine``; ``None`` where it has none or the
+    engine does not say (an engine of the user's own that only has :class:`Engine`'s attributes)."""
+    return getattr(engine, "rumble_filter", None)
 
 
 def warm_up_engine(engine: Engine) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from rtag.audio_io import AudioBlocks, AudioFileError
-from rtag.engines import Engine
+from rtag.engines import Engine, rumble_filter_of
 from rtag.labels import top_labels
 from rtag.level import LevelMeter, is_silent, window_level_dbfs
 from rtag.runtime_config import RuntimeConfig
@@ -134,6 +134,7 @@ def tag_files(
         weighting: ``"energy"`` (default) or ``"equal"`` (the papers'); see :mod:`rtag.tta`.
     """
     check_weighting(weighting)
+    rumble_filter = rumble_filter_of(engine)
 
     def items(index: int, path: Path, blocks: Iterable[np.ndarray]) -> Iterator[_Item]:
         meter = LevelMeter()
@@ -154,7 +155,8 @@ def tag_files(
     for item, probs in _run(engine, paths, items, progress):
         if isinstance(item, _Input):
             assert item.audio is not None
-            means.setdefault(item.index, GeometricMean()).add(probs[None, :], input_weights(item.audio[None, :], weighting))
+            means.setdefault(item.index, GeometricMean()).add(
+                probs[None, :], input_weights(item.audio[None, :], weighting, rumble_filter))
         elif not isinstance(item, _FileEnd):
             continue
         elif item.error is not None:

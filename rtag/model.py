@@ -13,7 +13,7 @@ from rtag.audio_io import resample_clip
 from rtag.bundle import Bundle, BundleError, default_hop_samples, read_bundle
 from rtag.config import ModelConfig
 from rtag.labels import top_labels
-from rtag.networks import TaggerNetwork
+from rtag.networks import RumbleFilter, TaggerNetwork
 from rtag.tta import tag_clip
 
 if TYPE_CHECKING:
@@ -43,6 +43,8 @@ class TaggerModel:
     Attributes:
         network: the torch network (eval mode) mapping raw audio [B, N] to logits [B, C].
         config: its architecture and audio parameters.
+        rumble_filter: the network's :class:`~rtag.networks.RumbleFilter` (``None`` without
+            ``config.highpass_hz``), also applied before the energy weights of whole-file tags.
         labels: class names in output order.
         sample_rate_hz: the rate audio must have (44100 for the papers' models).
         window_samples: input length of one window (88200 for the 2 s model).
@@ -74,6 +76,7 @@ class TaggerModel:
         self.device = resolve_device(device)
         self.network = network.to(self.device).eval()
         self.config = config
+        self.rumble_filter = RumbleFilter.of(config)
         self.labels = tuple(labels)
         self.sample_rate_hz = config.sample_rate_hz
         self.window_samples = config.window_samples
@@ -170,7 +173,8 @@ class TaggerModel:
         """
         if sample_rate_hz is not None and sample_rate_hz != self.sample_rate_hz:
             clip = resample_clip(clip, sample_rate_hz, self.sample_rate_hz)
-        return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size, weighting)
+        return tag_clip(self.predict, clip, self.window_samples, step_samples, batch_size, weighting,
+                        self.rumble_filter)
 
     def engine(self, kind: str = "auto", precision: str = "auto") -> Engine:
         """The engine of ``kind`` and ``precision`` for this model (:func:`rtag.engines.create_engine`;

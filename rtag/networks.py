@@ -106,22 +106,23 @@ def _solve_sinc_cubed(target: float) -> float:
     return (low + high) / 2
 
 
-_HALF_POWER_X = _solve_sinc_cubed(1.0 - 1.0 / math.sqrt(2.0))
-"""Where the complement of three cascaded length-L moving averages, 1 - sinc(f L / fs)**3, is at
--3 dB, in units of fs / L (about 0.48)."""
+_HALF_POWER_X = _solve_sinc_cubed(1.0 - 2.0 ** -0.25)
+"""Where two cascaded stages of the complement of three length-L moving averages,
+(1 - sinc(f L / fs)**3)**2, are at -3 dB, in units of fs / L (about 0.57)."""
 
 
 class RumbleFilter(nn.Module):
     """Zero-phase high-pass that takes rumble out of each example [B, N] before anything else.
 
     Microphones pick up handling, wind, traffic and building vibration below the lowest note of
-    any class, and studio recordings of quiet notes often hold more energy under 40 Hz than in
-    the note; peak normalisation then scales the note down under the rumble. The filter returns
-    the signal minus three cascaded centred moving averages of it (a near-Gaussian low-pass),
-    each of ``length`` samples, made from cumulative sums so it costs O(N) and exports to ONNX.
-    Its gain, ``1 - sinc(f * length / fs)**3``, is -3 dB at ``cutoff_hz``, about -12 dB an
-    octave below and -30 dB two octaves below (close to a second-order Butterworth high-pass),
-    and within 0.2 dB of unity from 1.7 x ``cutoff_hz`` up. Edges are reflected.
+    any class, and studio recordings of quiet notes often hold more energy under 30 Hz than in
+    the note; peak normalisation then scales the note down under the rumble. Each of the filter's
+    two stages returns its input minus three cascaded centred moving averages of it (a
+    near-Gaussian low-pass), each of ``length`` samples, made from cumulative sums so it costs
+    O(N) and exports to ONNX. The gain, ``(1 - sinc(f * length / fs)**3)**2``, is -3 dB at
+    ``cutoff_hz``, about -19 dB an octave below and -41 dB two octaves below (near the slope of a
+    fourth-order Butterworth high-pass, a subsonic filter's usual 24 dB an octave), and within
+    0.2 dB of unity from 1.4 x ``cutoff_hz`` up. Edges are reflected.
 
     Args:
         cutoff_hz: the -3 dB frequency.
@@ -129,10 +130,16 @@ class RumbleFilter(nn.Module):
     """
 
     PASSES = 3
+    STAGES = 2
 
     def __init__(self, cutoff_hz: float, sample_rate_hz: int) -> None:
         super().__init__()
         self.length = max(2, round(_HALF_POWER_X * sample_rate_hz / cutoff_hz))
+
+    @classmethod
+    def of(cls, config: ModelConfig) -> RumbleFilter | None:
+        """The filter of a model's config (``config.highpass_hz``), or ``None`` where it sets none."""
+        return None if config.highpass_hz is None else cls(config.highpass_hz, config.sample_rate_hz)
 
     def _moving_average(self, audio: torch.Tensor) -> torch.Tensor:
         left = self.length // 2
@@ -140,13 +147,18 @@ class RumbleFilter(nn.Module):
         sums = F.pad(torch.cumsum(padded, dim=1), (1, 0))
         return (sums[:, self.length :] - sums[:, : -self.length]) / self.length
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        """``audio`` [B, N] with the rumble taken out (N must exceed the filter's length)."""
-        centred = audio - audio.mean(dim=1, keepdim=True)
-        low = centred
+    def _stage(self, audio: torch.Tensor) -> torch.Tensor:
+        low = audio
         for _ in range(self.PASSES):
             low = self._moving_average(low)
-        return centred - low
+        return audio - low
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        """``audio`` [B, N] with the rumble taken out (N must exceed the filter's length)."""
+        high = audio - audio.mean(dim=1, keepdim=True)
+        for _ in range(self.STAGES):
+            high = self._stage(high)
+        return high
 
 
 class FrontEnd(nn.Module):
@@ -177,12 +189,10 @@ class FrontEnd(nn.Module):
         if unknown or not input_names:
             raise ValueError(f"input_names must be 'audio' and/or 'spectrogram', not {tuple(input_names)}")
         self.input_names = tuple(input_names)
-        self.rumble_filter = None
-        if config.highpass_hz is not None:
-            self.rumble_filter = RumbleFilter(config.highpass_hz, config.sample_rate_hz)
-            if self.rumble_filter.length >= config.window_samples:
-                raise ConfigError(f"model.highpass_hz {config.highpass_hz} Hz needs inputs longer than "
-                                  f"{self.rumble_filter.length} samples; window_samples is {config.window_samples}")
+        self.rumble_filter = RumbleFilter.of(config)
+        if self.rumble_filter is not None and self.rumble_filter.length >= config.window_samples:
+            raise ConfigError(f"model.highpass_hz {config.highpass_hz} Hz needs inputs longer than "
+                              f"{self.rumble_filter.length} samples; window_samples is {config.window_samples}")
         self.peak_norm_floor = config.peak_norm_floor
         self.frames = config.spec_frames
         wants_spectrogram = "spectrogram" in self.input_names

@@ -6,7 +6,8 @@ the input. The per-input probabilities are then combined by their geometric mean
 step of 5120 samples (about 0.12 s); the efficient mode of the technical report uses 51200.
 
 The papers weigh every input alike (``weighting="equal"``). rtag's default, ``"energy"``, weighs
-each input by its energy (mean square, before the network's peak normalisation), so the quiet
+each input by its energy (mean square of what the network hears before its peak normalisation:
+the input after the model's rumble filter, when it has one), so the quiet
 decay of a note or the near-silence around a short sound cannot outvote the part that holds the
 sound: peak normalisation makes a window 20 dB down look as loud as the attack to the network,
 and on the held-out real recordings of the bundled model those quiet windows are mostly wrong
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
+import torch
 
 from rtag.scheduler import WindowScheduler
 
@@ -142,9 +144,13 @@ def check_weighting(weighting: str) -> str:
     return weighting
 
 
-def input_weights(inputs: np.ndarray, weighting: str) -> np.ndarray:
+def input_weights(inputs: np.ndarray, weighting: str, rumble_filter: torch.nn.Module | None = None) -> np.ndarray:
     """Weights [K] of test-time inputs [K, window_samples] in their clip's geometric mean:
     ``"energy"``, each input's mean square (plus 1e-12); ``"equal"``, ones.
+
+    ``rumble_filter`` (a model's :class:`rtag.networks.RumbleFilter`, or ``None``) is applied
+    before the mean square, so the energy is that of what the network hears: rumble far below
+    every class would otherwise weigh a note's quiet decay like its attack.
 
     Raises:
         ValueError: for a weighting outside :data:`WEIGHTINGS`.
@@ -152,6 +158,9 @@ def input_weights(inputs: np.ndarray, weighting: str) -> np.ndarray:
     inputs = np.asarray(inputs, dtype=np.float32)
     if check_weighting(weighting) == "equal":
         return np.ones(inputs.shape[0])
+    if rumble_filter is not None:
+        with torch.no_grad():
+            inputs = rumble_filter(torch.from_numpy(np.ascontiguousarray(inputs))).numpy()
     return np.mean(np.square(inputs, dtype=np.float64), axis=-1) + _ENERGY_FLOOR
 
 
@@ -194,6 +203,7 @@ def tag_clip(
     step_samples: int,
     batch_size: int = 32,
     weighting: str = "energy",
+    rumble_filter: torch.nn.Module | None = None,
 ) -> np.ndarray:
     """Probabilities [C] of a whole clip: every test-time input through ``predict``, geometric mean.
 
@@ -204,8 +214,9 @@ def tag_clip(
         step_samples: step between crops or padded positions.
         batch_size: inputs per ``predict`` call (default 32).
         weighting: ``"energy"`` (default) or ``"equal"`` (the papers'); see the module docstring.
+        rumble_filter: the model's rumble filter for the energy weights (see :func:`input_weights`).
     """
-    return tag_blocks(predict, [_as_clip(clip)], window_samples, step_samples, batch_size, weighting)
+    return tag_blocks(predict, [_as_clip(clip)], window_samples, step_samples, batch_size, weighting, rumble_filter)
 
 
 def tag_blocks(
@@ -215,6 +226,7 @@ def tag_blocks(
     step_samples: int,
     batch_size: int = 32,
     weighting: str = "energy",
+    rumble_filter: torch.nn.Module | None = None,
 ) -> np.ndarray:
     """:func:`tag_clip` of the clip that ``blocks`` make up, read once, in bounded memory.
 
@@ -229,6 +241,7 @@ def tag_blocks(
         step_samples: step between crops or padded positions.
         batch_size: inputs per ``predict`` call (default 32).
         weighting: ``"energy"`` (default) or ``"equal"``; see :func:`tag_clip`.
+        rumble_filter: the model's rumble filter for the energy weights (see :func:`input_weights`).
     """
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, not {batch_size}")
@@ -237,7 +250,7 @@ def tag_blocks(
 
     def add(inputs: list[np.ndarray]) -> None:
         batch = np.stack(inputs)
-        mean.add(predict(batch), input_weights(batch, weighting))
+        mean.add(predict(batch), input_weights(batch, weighting, rumble_filter))
 
     pending: list[np.ndarray] = []
     for crop in tta_stream(blocks, window_samples, step_samples):

@@ -9,7 +9,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtag.tta import GeometricMean, geometric_mean, input_weights, tag_clip, tta_batches, tta_inputs, tta_offsets
+from rtag.networks import RumbleFilter
+from rtag.tta import (
+    GeometricMean,
+    geometric_mean,
+    input_weights,
+    tag_clip,
+    tta_batches,
+    tta_inputs,
+    tta_offsets,
+)
 
 
 @given(
@@ -70,6 +79,20 @@ def test_energy_weighting_keeps_a_quiet_tail_from_outvoting_the_sound() -> None:
     energy = tag_clip(_loud_or_quiet, clip, 1000, 500)
     assert equal.argmax() == 1  # 18 of 19 windows are the quiet tail
     assert energy.argmax() == 0 and energy[0] > 0.85  # the one loud window holds almost all the energy
+
+
+def test_energy_weights_are_those_of_what_a_rumble_filtered_network_hears() -> None:
+    sample_rate_hz = 44100
+    t = np.arange(4 * sample_rate_hz) / sample_rate_hz
+    note = 0.05 * np.sin(2 * np.pi * 220.0 * t) * np.exp(-t / 0.5)  # a plucked note dying away
+    rumble = 0.3 * np.sin(2 * np.pi * 6.0 * t)  # far below every class, 16 dB above the note's attack
+    inputs = tta_inputs((note + rumble).astype(np.float32), sample_rate_hz, sample_rate_hz // 2)
+    heard = input_weights(inputs, "energy", RumbleFilter(30.0, sample_rate_hz))
+    alone = input_weights(tta_inputs(note.astype(np.float32), sample_rate_hz, sample_rate_hz // 2), "energy")
+    raw = input_weights(inputs, "energy")
+    assert heard[0] == pytest.approx(alone[0], rel=0.05)  # the attack's window: the note's energy
+    assert np.all(np.diff(heard[:4]) < 0) and heard[0] > 15 * heard[-1]  # the attack weighs most, as without rumble
+    assert raw.max() < 1.1 * raw.min()  # unfiltered, the rumble makes them all alike
 
 
 def test_energy_weighting_of_a_padded_short_clip_is_the_papers_mean() -> None:
