@@ -350,6 +350,10 @@ class PredictConfig:
             prior of sounds of no class, which class-weighted training sets to that of one class
             though they are most of what a microphone hears. Predictions use it, and ``export``
             folds it into the bundle's last layer, so the runtime applies it too.
+        highpass_hz: the rumble filter of the front end to predict with (``model.highpass_hz``,
+            :class:`rtag.networks.RumbleFilter`), for a model trained with another or none
+            (default ``None``: the trained model's). It holds no weights; predictions use it and
+            ``export`` writes it into the bundle's config.
     """
 
     step_samples: int = 5120
@@ -357,10 +361,13 @@ class PredictConfig:
     folds: tuple[int, ...] | None = None
     weighting: str = "equal"
     negative_logit_offset: float = 0.0
+    highpass_hz: float | None = None
 
     def __post_init__(self) -> None:
         if self.weighting not in WEIGHTINGS:
             raise ConfigError(f"predict.weighting must be one of {', '.join(WEIGHTINGS)}, not {self.weighting!r}")
+        if self.highpass_hz is not None and not self.highpass_hz > 0:
+            raise ConfigError(f"predict.highpass_hz must be positive (or null: the trained model's), not {self.highpass_hz}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ from offline.run_layout import RunLayout
 from offline.training import load_stage_network, training_clips
 from rtag.config import ModelConfig, from_dict
 from rtag.model import TaggerModel
-from rtag.networks import CnnComb
+from rtag.networks import CnnComb, build_network
 from rtag.tta import geometric_mean
 
 __all__ = [
@@ -81,6 +81,17 @@ def apply_negative_logit_offset(network: nn.Module, labels: Sequence[str], cfg: 
     last = [module for module in network.modules() if isinstance(module, nn.Linear)][-1]
     with torch.no_grad():
         last.bias[list(labels).index(label)] += offset
+
+
+def apply_front_end(network: nn.Module, model_cfg: ModelConfig, cfg: ExperimentConfig) -> tuple[nn.Module, ModelConfig]:
+    """``network`` and its config with the rumble filter of ``cfg.predict.highpass_hz`` (the same
+    weights in a network built for that front end); both unchanged when it is ``None``."""
+    if cfg.predict.highpass_hz is None:
+        return network, model_cfg
+    model_cfg = dataclasses.replace(model_cfg, highpass_hz=cfg.predict.highpass_hz)
+    filtered = build_network(model_cfg)
+    filtered.load_state_dict(network.state_dict())
+    return filtered.eval(), model_cfg
 
 
 def prediction_name(stage: str, zero_branch: str | None = None) -> str:
@@ -156,7 +167,7 @@ def _fold_model(layout: RunLayout, cfg: ExperimentConfig, stage: str, fold: int,
                 labels: Sequence[str], device: str) -> TaggerModel:
     network, checkpoint = load_stage_network(layout, stage, fold)
     apply_negative_logit_offset(network, labels, cfg)
-    model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
+    network, model_cfg = apply_front_end(network, from_dict(ModelConfig, checkpoint["config"]["model"]), cfg)
     if zero_branch is not None:
         assert isinstance(network, CnnComb)
         network = ZeroedInput(network, zero_branch)

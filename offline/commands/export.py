@@ -4,7 +4,9 @@ The technical report's efficient model is one of the five 2 s cnn-comb fold mode
 crops every 51200 samples; that is what the default arguments produce. Provenance in the bundle:
 dataset, training clip count, run name, stage, fold, epoch, validation metrics, the test metrics
 of ``report/results.json`` when present, the resolved config and the git commit.
-``predict.negative_logit_offset`` is folded into the last layer's bias (and recorded). ``--onnx``
+``predict.negative_logit_offset`` is folded into the last layer's bias (and recorded), and
+``predict.highpass_hz``, when set, becomes the bundle's rumble filter (``model.highpass_hz``;
+the value the model was trained with is recorded beside it). ``--onnx``
 also writes the ONNX graph that ``rtag export`` would write from the bundle.
 """
 
@@ -18,7 +20,7 @@ from typing import Any
 
 from offline.commands.arguments import add_experiment_arguments, experiment_from_args
 from offline.config import STAGES
-from offline.prediction import apply_negative_logit_offset
+from offline.prediction import apply_front_end, apply_negative_logit_offset
 from offline.run_layout import RunLayout
 from offline.training import load_stage_network
 from rtag.bundle import save_bundle
@@ -87,12 +89,13 @@ def run(args: argparse.Namespace) -> int:
         "val_loss": checkpoint["val_loss"],
         "val_map3": checkpoint["val_map3"],
         "negative_logit_offset": cfg.predict.negative_logit_offset,
+        "trained_highpass_hz": checkpoint["config"]["model"].get("highpass_hz"),
         "test_metrics": json.loads(results_path.read_text(encoding="utf-8"))["table3"] if results_path.exists() else None,
         "heldout": _heldout_summary(heldout_path) if heldout_path.exists() else None,
         "config": checkpoint["config"],
         "git_commit": git_commit(),
     }
-    model_cfg = from_dict(ModelConfig, checkpoint["config"]["model"])
+    network, model_cfg = apply_front_end(network, from_dict(ModelConfig, checkpoint["config"]["model"]), cfg)
     path = save_bundle(args.output, network, model_cfg, checkpoint["labels"], hop_samples=args.hop_samples, provenance=provenance)
     print(f"wrote {path} ({args.stage} fold {fold}, val mAP@3 {checkpoint['val_map3']:.4f})")
     if args.onnx:

@@ -123,6 +123,16 @@ def test_pipeline_runs_end_to_end_and_scores_its_own_predictions(tiny_fsd: TinyD
     assert len(changed) == 1 and changed[0].startswith("head.") and changed[0].endswith(".bias")
     difference = (shifted.state_dict[changed[0]] - bundle.state_dict[changed[0]]).numpy()
     np.testing.assert_allclose(difference, np.eye(len(labels))[labels.index("Bark")] * 1.5, atol=1e-6)
+    # a rumble filter set at prediction time changes the front end only: same weights, filtered inputs
+    filtered_path = tmp_path / "filtered.rtag"
+    assert _cli("export", overrides + ["predict.highpass_hz=30"], "--output", str(filtered_path)) == 0
+    filtered = read_bundle(filtered_path)
+    assert filtered.config.highpass_hz == 30.0 and bundle.config.highpass_hz is None
+    assert filtered.provenance["trained_highpass_hz"] is None and filtered.weights_sha256 == bundle.weights_sha256
+    filtered_model = TaggerModel.from_bundle(filtered_path, device="cpu")
+    rumble = 0.5 * np.sin(2 * np.pi * 4.0 * np.arange(clip.shape[0]) / 44100).astype(np.float32)
+    np.testing.assert_allclose(filtered_model.tag_clip(clip + rumble, step_samples=11025),
+                               filtered_model.tag_clip(clip, step_samples=11025), atol=0.05)
     # a model without the negative label cannot take the offset; the error names the key
     assert _cli("export", overrides + ["predict.negative_logit_offset=1.0"], "--output", str(tmp_path / "x.rtag")) == 2
     assert "predict.negative_logit_offset" in capsys.readouterr().err
