@@ -19,12 +19,14 @@ def test_torchrun_trains_with_two_gloo_processes(tiny_fsd: TinyDataset, tmp_path
         tiny_fsd.root, tmp_path, **{"train.epochs": 2, "train.folds": "[0]", "train.stages": "[audio, spec, comb]", "train.device": "cpu"}
     )
     sets = [arg for item in overrides for arg in ("--set", item)]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1"}
+    # PYTHONFAULTHANDLER: a rank that aborts (a signal, not an exception) prints every thread's stack
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]), "OMP_NUM_THREADS": "1",
+           "PYTHONFAULTHANDLER": "1"}
     prepare = subprocess.run([sys.executable, "-m", "offline", "prepare", str(TINY_CONFIG), *sets], env=env, capture_output=True, text=True)
     assert prepare.returncode == 1 and tiny_fsd.corrupt in prepare.stderr, prepare.stderr  # one unreadable clip
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "offline", "train", str(TINY_CONFIG), *sets]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
-    output = f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-3000:]}"
+    output = f"stdout:\n{result.stdout[-3000:]}\nstderr:\n{result.stderr[-8000:]}"
     assert result.returncode == 0, output
     for stage in ("audio", "spec", "comb"):
         state = load_checkpoint(tmp_path / "run" / stage / "fold0" / "last.pt")
